@@ -1,0 +1,292 @@
+//! Options of `shield.start()`, checked once: a wrong option is the one error
+//! shield throws into the app, and it names the option and the form expected.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::rules::{Metric, Threshold, Unit};
+use crate::units::{parse_bytes, parse_duration_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Wrong type or shape: JS `TypeError`.
+    Type,
+    /// Right type, out of range: JS `RangeError`.
+    Range,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 { format!("{}…", &s[..s.char_indices().nth(39).map_or(s.len(), |(i, _)| i)]) } else { s }
+}
+
+fn type_err(path: &str, expected: &str, got: &Value) -> ConfigError {
+    ConfigError { kind: ErrorKind::Type, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
+}
+
+fn range_err(path: &str, expected: &str, got: &Value) -> ConfigError {
+    ConfigError { kind: ErrorKind::Range, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where artifacts go; `None` means the working directory.
+    pub logs_path: Option<String>,
+    /// CPU profile length (v8-perf-shield's `samplingTime`).
+    pub sampling_time: Duration,
+    pub flush: Duration,
+    pub cache_max_limit: usize,
+    pub cooldown: Duration,
+    pub window: Duration,
+    pub heartbeat_interval: Duration,
+    pub thresholds: Vec<Threshold>,
+    pub hold: Duration,
+    /// GC pause histogram buckets, seconds.
+    pub gc_buckets: Vec<f64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            logs_path: None,
+            sampling_time: Duration::from_secs(60),
+            flush: Duration::from_secs(3),
+            cache_max_limit: 100,
+            cooldown: Duration::from_secs(60),
+            window: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_millis(10),
+            thresholds: Vec::new(),
+            hold: Duration::ZERO,
+            gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
+        }
+    }
+}
+
+/// Option keys `start()` understands. Function-valued options are checked by the JS facade.
+pub const KNOWN: &[&str] = &[
+    "logsPath",
+    "samplingTime",
+    "flushTime",
+    "cacheMaxLimit",
+    "usageOptions",
+    "cooldown",
+    "window",
+    "heartbeatInterval",
+    "thresholds",
+    "gcDurationBuckets",
+    "emergencyCondition",
+    "emergencyAction",
+];
+
+/// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
+fn duration(path: &str, v: &Value, number_unit_ms: f64, min_ms: f64, max_ms: f64) -> Result<Duration, ConfigError> {
+    let expected = if number_unit_ms == 1000.0 {
+        "a number of seconds or a duration string such as '3s' or '500ms'"
+    } else {
+        "a number of milliseconds or a duration string such as '200ms' or '10s'"
+    };
+    let ms = match v {
+        Value::Number(n) => n.as_f64().map(|x| x * number_unit_ms),
+        Value::String(s) => parse_duration_ms(s),
+        _ => return Err(type_err(path, expected, v)),
+    }
+    .ok_or_else(|| type_err(path, expected, v))?;
+    if !(ms >= min_ms && ms <= max_ms) {
+        return Err(range_err(path, &format!("between {min_ms} ms and {max_ms} ms"), v));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+fn positive_int(path: &str, v: &Value, max: u64) -> Result<usize, ConfigError> {
+    let n = v.as_f64().ok_or_else(|| type_err(path, "an integer", v))?;
+    if n.fract() != 0.0 {
+        return Err(type_err(path, "an integer", v));
+    }
+    if n < 1.0 || n > max as f64 {
+        return Err(range_err(path, &format!("an integer from 1 to {max}"), v));
+    }
+    Ok(n as usize)
+}
+
+fn limit(path: &str, unit: Unit, v: &Value) -> Result<f64, ConfigError> {
+    match unit {
+        Unit::Duration => duration(path, v, 1.0, 0.0, 86_400_000.0).map(|d| d.as_secs_f64() * 1000.0),
+        Unit::Bytes => {
+            let expected = "a number of bytes or a size string such as '1.5GB' or '512MB'";
+            let b = match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => parse_bytes(s),
+                _ => None,
+            }
+            .ok_or_else(|| type_err(path, expected, v))?;
+            if b <= 0.0 {
+                return Err(range_err(path, "a positive size", v));
+            }
+            Ok(b)
+        }
+        Unit::Ratio => {
+            let r = v.as_f64().ok_or_else(|| type_err(path, "a number between 0 and 1", v))?;
+            if !(r > 0.0 && r <= 1.0) {
+                return Err(range_err(path, "a number greater than 0 and at most 1", v));
+            }
+            Ok(r)
+        }
+        Unit::Percent => {
+            let p = v.as_f64().ok_or_else(|| type_err(path, "a percentage number such as 90", v))?;
+            if !(p > 0.0 && p.is_finite()) {
+                return Err(range_err(path, "a percentage greater than 0", v));
+            }
+            Ok(p)
+        }
+    }
+}
+
+fn thresholds(v: &Value) -> Result<(Vec<Threshold>, Duration), ConfigError> {
+    let obj = v.as_object().ok_or_else(|| type_err("thresholds", "an object such as { eventLoopLagP99: '200ms' }", v))?;
+    let mut out = Vec::new();
+    let mut hold = Duration::ZERO;
+    for (k, val) in obj {
+        let path = format!("thresholds.{k}");
+        if val.is_null() {
+            continue;
+        }
+        if k == "for" {
+            hold = duration(&path, val, 1.0, 0.0, 86_400_000.0)?;
+            continue;
+        }
+        let metric = Metric::from_name(k).ok_or_else(|| {
+            let names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
+            ConfigError {
+                kind: ErrorKind::Type,
+                message: format!("shield: unknown option '{path}'; thresholds are {} and 'for'", names.join(", ")),
+            }
+        })?;
+        out.push(Threshold { metric, limit: limit(&path, metric.unit(), val)? });
+    }
+    Ok((out, hold))
+}
+
+impl Config {
+    /// Parses the options object (functions already removed by the facade).
+    /// `null`/`undefined` values mean "default".
+    pub fn from_json(v: &Value) -> Result<Config, ConfigError> {
+        let empty = Map::new();
+        let obj = match v {
+            Value::Null => &empty,
+            Value::Object(o) => o,
+            _ => return Err(type_err("options", "an object", v)),
+        };
+        let mut c = Config::default();
+        for (k, val) in obj {
+            if val.is_null() {
+                continue;
+            }
+            match k.as_str() {
+                "logsPath" => match val {
+                    Value::String(s) if !s.is_empty() => c.logs_path = Some(s.clone()),
+                    _ => return Err(type_err(k, "a non-empty directory path string", val)),
+                },
+                "samplingTime" => c.sampling_time = duration(k, val, 1000.0, 100.0, 3_600_000.0)?,
+                "flushTime" => c.flush = duration(k, val, 1000.0, 50.0, 3_600_000.0)?,
+                "cacheMaxLimit" => c.cache_max_limit = positive_int(k, val, 100_000)?,
+                "usageOptions" => {
+                    if !val.is_object() {
+                        return Err(type_err(k, "an object (accepted for v8-perf-shield compatibility)", val));
+                    }
+                }
+                "cooldown" => c.cooldown = duration(k, val, 1.0, 0.0, 86_400_000.0)?,
+                "window" => c.window = duration(k, val, 1.0, 1000.0, 3_600_000.0)?,
+                "heartbeatInterval" => c.heartbeat_interval = duration(k, val, 1.0, 1.0, 1000.0)?,
+                "thresholds" => (c.thresholds, c.hold) = thresholds(val)?,
+                "gcDurationBuckets" => {
+                    let expected = "an increasing array of positive numbers of seconds";
+                    let arr = val.as_array().ok_or_else(|| type_err(k, expected, val))?;
+                    let b: Option<Vec<f64>> = arr.iter().map(|x| x.as_f64().filter(|f| *f > 0.0 && f.is_finite())).collect();
+                    let b = b.filter(|b| !b.is_empty() && b.windows(2).all(|w| w[0] < w[1])).ok_or_else(|| type_err(k, expected, val))?;
+                    c.gc_buckets = b;
+                }
+                // Functions: the JS facade checked and removed them.
+                "emergencyCondition" | "emergencyAction" => {}
+                _ => {
+                    return Err(ConfigError {
+                        kind: ErrorKind::Type,
+                        message: format!("shield: unknown option '{k}'; known options are {}", KNOWN.join(", ")),
+                    })
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: Value) -> ConfigError {
+        Config::from_json(&v).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_match_v8_perf_shield() {
+        let c = Config::from_json(&Value::Null).unwrap();
+        assert_eq!(c.flush, Duration::from_secs(3));
+        assert_eq!(c.cache_max_limit, 100);
+        assert_eq!(c.sampling_time, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn parses_thresholds_with_units() {
+        let c = Config::from_json(&json!({
+            "flushTime": 0.5,
+            "thresholds": { "eventLoopLagP99": "200ms", "heapUsedRatio": 0.85, "rss": "1.5GB",
+                            "cpuPercent": 90, "gcPauseMax": 100, "for": "10s" }
+        }))
+        .unwrap();
+        assert_eq!(c.flush, Duration::from_millis(500));
+        assert_eq!(c.hold, Duration::from_secs(10));
+        let t: Vec<(Metric, f64)> = c.thresholds.iter().map(|t| (t.metric, t.limit)).collect();
+        assert!(t.contains(&(Metric::EventLoopLagP99, 200.0)));
+        assert!(t.contains(&(Metric::Rss, 1.5 * 1024.0 * 1024.0 * 1024.0)));
+        assert!(t.contains(&(Metric::GcPauseMax, 100.0)));
+        assert_eq!(t.len(), 5);
+    }
+
+    #[test]
+    fn errors_name_the_option_and_form() {
+        let e = err(json!({ "flushTime": "soon" }));
+        assert_eq!(e.kind, ErrorKind::Type);
+        assert!(e.message.contains("'flushTime'") && e.message.contains("seconds"), "{}", e.message);
+        let e = err(json!({ "cacheMaxLimit": 0 }));
+        assert_eq!(e.kind, ErrorKind::Range);
+        assert!(e.message.contains("'cacheMaxLimit'"));
+        let e = err(json!({ "thresholds": { "heapUsedRatio": 1.5 } }));
+        assert_eq!(e.kind, ErrorKind::Range);
+        assert!(e.message.contains("'thresholds.heapUsedRatio'"));
+        let e = err(json!({ "thresholds": { "rss": "huge" } }));
+        assert!(e.message.contains("'1.5GB'"), "{}", e.message);
+        let e = err(json!({ "thresholds": { "lag": 5 } }));
+        assert!(e.message.contains("'thresholds.lag'") && e.message.contains("eventLoopLagP99"));
+        let e = err(json!({ "flushtime": 3 }));
+        assert!(e.message.contains("unknown option 'flushtime'"));
+        let e = err(json!({ "gcDurationBuckets": [1, 0.5] }));
+        assert!(e.message.contains("increasing"));
+        assert_eq!(err(json!(5)).kind, ErrorKind::Type);
+    }
+}
