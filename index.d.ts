@@ -1,0 +1,207 @@
+// Types of shield's public API (hand-written; the raw native surface is in binding.d.ts).
+
+/** A duration: a string with a unit ('200ms', '1.5s', '2m', '1h') or a number of milliseconds. */
+export type Duration = string | number
+/** A size: a string with a unit ('512MB', '1.5GB'; 1024-based) or a number of bytes. */
+export type Size = string | number
+
+/** Distribution of heartbeat delays, milliseconds (count is a plain count). */
+export interface LagStats {
+  count: number
+  min: number
+  mean: number
+  max: number
+  stddev: number
+  p50: number
+  p90: number
+  p99: number
+}
+
+export interface HeapSpace {
+  /** V8 space name without `_space`: new, old, code, large_object, ... */
+  name: string
+  size: number
+  used: number
+  available: number
+}
+
+export interface GcKindStats {
+  count: number
+  /** Total pause, ms. */
+  pauseMs: number
+  /** Longest pause, ms. */
+  pauseMaxMs: number
+}
+
+export interface GcSpan extends GcKindStats {
+  /** Scavenges. */
+  minor: GcKindStats
+  /** Mark-sweep-compact. */
+  major: GcKindStats
+  /** Incremental marking steps. */
+  incremental: GcKindStats
+  /** Weak callback processing. */
+  weakcb: GcKindStats
+  /** Heap around collections (gc-stats' before/after/diff); only where v8.GCProfiler exists. */
+  heap?: {
+    collections: number
+    /** used before − used after, summed, bytes. */
+    reclaimedBytes: number
+    lastBeforeBytes: number
+    lastAfterBytes: number
+  }
+}
+
+/** One flush's snapshot. */
+export interface Usage {
+  /** ms since the epoch. */
+  timestamp: number
+  pid: number
+  /** worker_threads.threadId (0 on the main thread). */
+  threadId: number
+  /** Process uptime, s. */
+  uptime: number
+  /** Time since the previous flush, ms (0 on the first). */
+  intervalMs: number
+  /** CPU percent, user + system, over the interval (v8-perf-shield's `cpu`). Absent on the first flush. */
+  cpu?: number
+  cpuUser?: number
+  cpuSystem?: number
+  /** Resident set size, bytes (v8-perf-shield's `memory`). */
+  memory: number
+  rss: number
+  heap: {
+    used: number
+    total: number
+    /** heap_size_limit. */
+    limit: number
+    external: number
+    arrayBuffers: number
+    /** used / limit. */
+    usedRatio: number
+    spaces: HeapSpace[]
+  }
+  eventLoop: {
+    /** Heartbeat delays over the fixed window (option `window`); absent when the window holds none. */
+    lag?: LagStats
+    lagSinceStart?: LagStats
+    lastLagMs?: number
+    /** Age of a heartbeat still waiting for the loop: a block in progress, ms. */
+    pendingMs: number
+    /** Time spent in delays of 10 ms or more over the window (a block in progress included), ms. */
+    blockedMs: number
+    /** blockedMs / window length. */
+    blockedRatio: number
+    /** Event-loop utilization over the interval, 0..1. */
+    utilization?: number
+  }
+  /** GC over the interval. */
+  gc: GcSpan
+  /** GC since start. */
+  gcTotal: GcSpan
+  /** Rates over the fixed window. */
+  window: { ms: number; cpu?: number; utilization?: number }
+  /** Active libuv handles and requests. */
+  handles: number
+  requests: number
+}
+
+export interface Thresholds {
+  /** p99 heartbeat delay over the window (a block in progress counts). */
+  eventLoopLagP99?: Duration
+  eventLoopLagMax?: Duration
+  /** Share of the window spent blocked (0..1]. */
+  eventLoopBlockedRatio?: number
+  /** ELU over the interval (0..1]. */
+  eventLoopUtilization?: number
+  heapUsed?: Size
+  /** heap used / heap limit (0..1]. */
+  heapUsedRatio?: number
+  rss?: Size
+  /** CPU percent over the interval (can exceed 100 on several cores). */
+  cpuPercent?: number
+  /** Longest GC pause in the interval. */
+  gcPauseMax?: Duration
+  /** How long a threshold must hold before it fires (default 0: at once). */
+  for?: Duration
+}
+
+export interface Breach {
+  metric: keyof Omit<Thresholds, 'for'>
+  value: number
+  limit: number
+  heldMs: number
+}
+
+export interface EmergencyEvent {
+  type: 'threshold' | 'condition'
+  breaches: Breach[]
+  usage: Usage
+  history: Usage[]
+}
+
+export interface Options {
+  /** Where artifacts are written (default: the working directory). */
+  logsPath?: string
+  /** CPU profile length, s (v8-perf-shield; default 60). */
+  samplingTime?: number | string
+  /** Usage snapshot period, s (default 3). */
+  flushTime?: number | string
+  /** History ring size (default 100). */
+  cacheMaxLimit?: number
+  /** Accepted for v8-perf-shield compatibility; unused. */
+  usageOptions?: object
+  /** Called each flush from the second on; return true for an emergency. */
+  emergencyCondition?: (lastUsage: Usage, currentUsage: Usage, usageHistory: Usage[]) => boolean | undefined
+  /** Called at most once per cooldown when an emergency fires. */
+  emergencyAction?: (usageHistory: Usage[], event: EmergencyEvent) => unknown
+  /** Minimum time between two emergencies (default '60s'). */
+  cooldown?: Duration
+  /** Length of the fixed lag window (default '60s', 1 s slots). */
+  window?: Duration
+  /** Heartbeat period (default '10ms'). */
+  heartbeatInterval?: Duration
+  thresholds?: Thresholds
+  /** GC pause histogram buckets, seconds (prom-client's default [0.001, 0.01, 0.1, 1, 2, 5]). */
+  gcDurationBuckets?: number[]
+}
+
+export interface ShieldStats {
+  errors: number
+  suppressedEmergencies: number
+  heartbeatFailures: number
+  droppedLagSamples: number
+}
+
+export interface Shield {
+  /** v8-perf-shield call form: same as start(options). */
+  (options?: Options): Shield
+  /** Starts watching this thread; a second call replaces the first. Throws TypeError/RangeError on bad options. */
+  start(options?: Options): Shield
+  /** Stops watching; usage() and history() keep what was collected. */
+  stop(): Shield
+  /** Latest snapshot, or null before the first flush. */
+  usage(): Usage | null
+  /** The ring, oldest first. */
+  history(): Usage[]
+  /** Takes a snapshot now. */
+  flush(): Usage | null
+  /** Counters about shield itself. */
+  stats(): ShieldStats | null
+  readonly running: boolean
+  on(event: 'usage', listener: (usage: Usage) => void): Shield
+  on(event: 'emergency', listener: (event: EmergencyEvent) => void): Shield
+  on(event: 'error', listener: (error: Error) => void): Shield
+  on(event: string, listener: (...args: any[]) => void): Shield
+  once(event: string, listener: (...args: any[]) => void): Shield
+  off(event: string, listener: (...args: any[]) => void): Shield
+  addListener(event: string, listener: (...args: any[]) => void): Shield
+  removeListener(event: string, listener: (...args: any[]) => void): Shield
+  removeAllListeners(event?: string): Shield
+  prependListener(event: string, listener: (...args: any[]) => void): Shield
+  listenerCount(event: string): number
+  default: Shield
+}
+
+declare const shield: Shield
+export = shield
