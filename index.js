@@ -282,10 +282,8 @@ Object.assign(api, {
   history,
   flush: flushNow,
   stats,
-  get running() {
-    return !!state && !state.stopped
-  },
 })
+Object.defineProperty(api, 'running', { get: () => !!state && !state.stopped, enumerable: true })
 for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'prependListener', 'listenerCount']) {
   api[m] = (...args) => {
     const r = emitter[m](...args)
