@@ -88,6 +88,8 @@ export interface Usage {
     lastLagMs?: number
     /** Age of a heartbeat still waiting for the loop: a block in progress, ms. */
     pendingMs: number
+    /** Longest delay since the previous flush (a block in progress included), ms. */
+    intervalMaxMs: number
     /** Time spent in delays of 10 ms or more over the window (a block in progress included), ms. */
     blockedMs: number
     /** blockedMs / window length. */
@@ -109,6 +111,7 @@ export interface Usage {
 export interface Thresholds {
   /** p99 heartbeat delay over the window (a block in progress counts). */
   eventLoopLagP99?: Duration
+  /** Longest delay since the previous flush (a block in progress counts). */
   eventLoopLagMax?: Duration
   /** Share of the window spent blocked (0..1]. */
   eventLoopBlockedRatio?: number

@@ -189,7 +189,7 @@ test('declarative thresholds fire after holding for `for`', async () => {
 
 test('a loop-lag threshold catches a blocking route', async () => {
   const events = []
-  shield.start({ flushTime: 60, thresholds: { eventLoopLagMax: '200ms' } })
+  shield.start({ flushTime: 60, cooldown: 0, thresholds: { eventLoopLagMax: '200ms' } })
   shield.on('emergency', (e) => events.push(e))
   await sleep(30)
   shield.flush()
@@ -200,6 +200,11 @@ test('a loop-lag threshold catches a blocking route', async () => {
   assert.equal(events.length, 1)
   assert.equal(events[0].breaches[0].metric, 'eventLoopLagMax')
   assert.ok(events[0].breaches[0].value >= 250)
+  assert.ok(events[0].usage.eventLoop.intervalMaxMs >= 250)
+  await sleep(30)
+  const u = shield.flush()
+  assert.equal(events.length, 1, 'the spike is over: no emergency on the next interval')
+  assert.ok(u.eventLoop.intervalMaxMs < 200 && u.eventLoop.lag.max >= 250, 'the window still remembers it')
 })
 
 test('hooks and listeners that throw become error events, never exceptions', async () => {

@@ -41,6 +41,8 @@ struct State {
     outstanding: Option<Instant>,
     last_beat: Instant,
     last_lag_us: Option<u64>,
+    /// Longest delay since the last flush, µs.
+    interval_max_us: u64,
     window: SampleWindow,
     total: LogHistogram,
     pings: u64,
@@ -65,6 +67,8 @@ pub struct LagSnapshot {
     pub last_ms: Option<f64>,
     /// Age of the ping still waiting for the loop, ms (0 when none waits).
     pub pending_ms: f64,
+    /// Longest delay since the previous flush (a block in progress included), ms.
+    pub interval_max_ms: f64,
     /// Share of the window's wall time spent in delays over the blocked threshold,
     /// including a block still in progress.
     pub blocked_ratio: f64,
@@ -95,6 +99,7 @@ impl Heartbeat {
                 outstanding: None,
                 last_beat: origin,
                 last_lag_us: None,
+                interval_max_us: 0,
                 window: SampleWindow::new(slots, slot_ms, config.blocked_threshold.as_micros() as u64),
                 total: LogHistogram::default(),
                 pings: 0,
@@ -149,22 +154,39 @@ impl Heartbeat {
             st.window.record(now_ms, us);
             st.total.record(us);
             st.last_lag_us = Some(us);
+            st.interval_max_us = st.interval_max_us.max(us);
         }
         st.last_beat = now;
         drop(st);
         self.shared.wake.notify_one();
     }
 
+    /// What the heartbeat holds now; reading never resets anything.
     pub fn snapshot(&self) -> LagSnapshot {
+        self.read(false)
+    }
+
+    /// Like [`snapshot`](Self::snapshot), and starts a new flush interval for `interval_max_ms`.
+    /// Only the flush (one reader per watcher) calls this.
+    pub fn flush_snapshot(&self) -> LagSnapshot {
+        self.read(true)
+    }
+
+    fn read(&self, new_interval: bool) -> LagSnapshot {
         let now = Instant::now();
         let now_ms = self.now_ms(now);
-        let st = self.shared.state.lock();
+        let mut st = self.shared.state.lock();
         let window = st.window.summary(now_ms);
         let pending_ms = st.outstanding.map(|t| now.duration_since(t).as_secs_f64() * 1000.0).unwrap_or(0.0);
         let threshold_ms = self.shared.config.blocked_threshold.as_secs_f64() * 1000.0;
         let blocked_ms = window.blocked_ms + if pending_ms >= threshold_ms { pending_ms } else { 0.0 };
         let span_ms = (st.window.span_ms() as f64).min(now_ms.max(1) as f64);
+        let interval_max_ms = (st.interval_max_us as f64 / 1000.0).max(pending_ms);
+        if new_interval {
+            st.interval_max_us = 0;
+        }
         LagSnapshot {
+            interval_max_ms,
             since_start: st.total.stats(),
             last_ms: st.last_lag_us.map(|us| us as f64 / 1000.0),
             pending_ms,
@@ -218,13 +240,16 @@ mod tests {
         });
         js.join().unwrap();
         let s = hb.snapshot();
-        hb.stop();
         let w = s.window.stats.unwrap();
         assert_eq!(w.count, 40);
         assert!(w.max >= 50.0 && w.max < 75.0, "max {}", w.max);
         assert!(w.p50 < 5.0, "p50 {}", w.p50);
         assert!(s.blocked_ms >= 50.0);
         assert_eq!(s.since_start.unwrap().count, 40);
+        assert_eq!(s.interval_max_ms, w.max);
+        assert_eq!(hb.flush_snapshot().interval_max_ms, w.max);
+        assert_eq!(hb.flush_snapshot().interval_max_ms, 0.0, "a flush starts a new interval");
+        hb.stop();
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl Watcher {
             breaches: &'a [rules::Breach],
         }
         let sample: RuntimeSample = env.from_js_value(sample)?;
-        let lag = self.heartbeat.snapshot();
+        let lag = self.heartbeat.flush_snapshot();
         let out = self.core.lock().flush(&sample, &lag);
         env.to_js_value(&Out { usage: &out.usage, breaches: &out.breaches })
     }

@@ -69,6 +69,8 @@ pub struct EventLoop {
     pub last_lag_ms: Option<f64>,
     /// Age of a heartbeat still waiting for the loop, ms (a block in progress).
     pub pending_ms: f64,
+    /// Longest delay since the previous flush (a block in progress included), ms.
+    pub interval_max_ms: f64,
     /// Wall time the loop spent in delays of 10 ms or more over the window, ms and share.
     pub blocked_ms: f64,
     pub blocked_ratio: f64,
@@ -204,6 +206,7 @@ impl RateTracker {
                 lag_since_start: lag.since_start,
                 last_lag_ms: lag.last_ms,
                 pending_ms: lag.pending_ms,
+                interval_max_ms: lag.interval_max_ms,
                 blocked_ms: lag.blocked_ms,
                 blocked_ratio: lag.blocked_ratio,
                 utilization: prev.and_then(|p| utilization(&p, &now)),
@@ -232,6 +235,7 @@ mod tests {
             window_ms: 1000.0,
             since_start: None,
             last_ms: None,
+            interval_max_ms: 0.0,
             pending_ms: 0.0,
             blocked_ratio: 0.0,
             blocked_ms: 0.0,

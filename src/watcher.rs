@@ -103,6 +103,7 @@ mod tests {
             window_ms: 0.0,
             since_start: None,
             last_ms: None,
+            interval_max_ms: 0.0,
             pending_ms: 0.0,
             blocked_ratio: 0.0,
             blocked_ms: 0.0,
