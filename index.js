@@ -8,7 +8,33 @@ const { EventEmitter } = require('node:events')
 const v8 = require('node:v8')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { threadId, isMainThread } = require('node:worker_threads')
-const native = require('./binding.js')
+const { platformTriple } = require('./lib/platform')
+
+const INSTANCE = Symbol.for('shield.instance')
+const native = loadNative()
+
+// The platform binary, or null (and one warning) with SHIELD_OPTIONAL=1 so an
+// app on an unsupported platform still starts, unwatched.
+function loadNative() {
+  try {
+    return require('./binding.js')
+  } catch (err) {
+    const triple = platformTriple()
+    const message =
+      `shield: no native binary for ${process.platform}/${process.arch}` +
+      (process.platform === 'linux' ? ` (${triple.endsWith('musl') ? 'musl' : 'glibc'})` : '') +
+      `: looked for shield.${triple}.node and the package shield-${triple}. ` +
+      'Reinstall without --no-optional/--omit=optional so npm fetches the prebuilt package, or build from source: ' +
+      'install Rust (https://rustup.rs) and run `npm rebuild shield`.'
+    if (process.env.SHIELD_OPTIONAL === '1') {
+      process.emitWarning(`${message} SHIELD_OPTIONAL=1: shield is disabled for this process.`, 'ShieldWarning')
+      return null
+    }
+    const e = new Error(message)
+    e.cause = err
+    throw e
+  }
+}
 
 const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 
@@ -193,6 +219,7 @@ function flush() {
  * Throws TypeError/RangeError on a bad option; never throws afterwards.
  */
 function start(options) {
+  if (!native) return api // SHIELD_OPTIONAL=1 without a binary: a no-op
   const { data, fns } = splitOptions(options)
   if (state && !state.stopped) stop()
   const watcher = new native.Watcher(data, noop, threadId)
@@ -291,5 +318,16 @@ for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAl
   }
 }
 
-module.exports = api
-module.exports.default = api
+api.default = api
+
+// Two copies of shield in one thread (two node_modules copies, or require plus
+// `-r shield/register`) would run two heartbeats and two timers: the first copy
+// loaded wins and later copies hand it out, with a warning.
+const first = globalThis[INSTANCE]
+if (first && first !== api) {
+  process.emitWarning(`shield: loaded twice in this thread (${__dirname}); using the copy loaded first`, 'ShieldWarning')
+  module.exports = first
+} else {
+  Object.defineProperty(globalThis, INSTANCE, { value: api, configurable: true })
+  module.exports = api
+}
