@@ -1,10 +1,13 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { root } from './helpers.mjs'
+import { root, require } from './helpers.mjs'
+
+const triple = require(join(root, 'lib', 'platform.js')).platformTriple()
+const copyFile = (from, to) => writeFileSync(to, readFileSync(from))
 
 // An app directory that depends on shield the way users install it.
 function makeApp() {
@@ -77,10 +80,10 @@ test('loaded twice (require plus -r, or two copies): one instance, a warning, no
   // A second physical copy of the package, as a nested node_modules would have.
   const copy = join(dir, 'copy')
   mkdirSync(copy)
-  for (const f of ['index.js', 'binding.js', 'package.json']) writeFileSync(join(copy, f), spawnSync('cat', [join(root, f)]).stdout)
+  for (const f of ['index.js', 'binding.js', 'package.json']) copyFile(join(root, f), join(copy, f))
   mkdirSync(join(copy, 'lib'))
-  writeFileSync(join(copy, 'lib', 'platform.js'), spawnSync('cat', [join(root, 'lib', 'platform.js')]).stdout)
-  symlinkSync(join(root, 'shield.linux-x64-gnu.node'), join(copy, 'shield.linux-x64-gnu.node'))
+  copyFile(join(root, 'lib', 'platform.js'), join(copy, 'lib', 'platform.js'))
+  copyFile(join(root, `shield.${triple}.node`), join(copy, `shield.${triple}.node`))
   const code = `
     const a = require('shield')
     const b = require(${JSON.stringify(copy)})
@@ -93,17 +96,17 @@ test('loaded twice (require plus -r, or two copies): one instance, a warning, no
 
 test('SHIELD_OPTIONAL=1 without a binary: a warning and a no-op shield', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shield-nobin-'))
-  for (const f of ['index.js', 'binding.js', 'package.json']) writeFileSync(join(dir, f), spawnSync('cat', [join(root, f)]).stdout)
+  for (const f of ['index.js', 'binding.js', 'package.json']) copyFile(join(root, f), join(dir, f))
   mkdirSync(join(dir, 'lib'))
-  writeFileSync(join(dir, 'lib', 'platform.js'), spawnSync('cat', [join(root, 'lib', 'platform.js')]).stdout)
+  copyFile(join(root, 'lib', 'platform.js'), join(dir, 'lib', 'platform.js'))
   const code = `const s = require(${JSON.stringify(dir)}); s.start({ flushTime: 1 }); console.log(JSON.stringify({ running: s.running, usage: s.usage() }))`
   let r = run(dir, ['-e', code], { SHIELD_OPTIONAL: '1' })
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(JSON.parse(r.stdout), { running: false, usage: null })
-  assert.match(r.stderr, /no native binary for linux\/x64 \(glibc\).*shield\.linux-x64-gnu\.node.*SHIELD_OPTIONAL=1/s)
+  assert.match(r.stderr, new RegExp(`no native binary for ${process.platform}/${process.arch}.*shield\\.${triple}\\.node.*SHIELD_OPTIONAL=1`, 's'))
   r = run(dir, ['-e', code])
   assert.notEqual(r.status, 0)
-  assert.match(r.stderr, /shield: no native binary for linux\/x64.*rustup/s)
+  assert.match(r.stderr, /shield: no native binary for .*rustup/s)
 })
 
 test('cluster of 2 under -r shield/register: each worker watched with its own pid', () => {
