@@ -12,10 +12,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The per-thread watcher: heartbeat thread plus the pure core. */
 export declare class Watcher {
   /**
-   * `onBeat` is called on this thread for each heartbeat (a no-op function is fine:
-   * the lag is measured before it runs).
+   * `onBeat(stallMs)` is called on this thread for each heartbeat, with the length of
+   * the stall that heartbeat ended (0 when none); the lag is measured before it runs.
    */
-  constructor(options: any, onBeat: () => void, threadId: number)
+  constructor(options: any, onBeat: (arg: number) => void, threadId: number)
+  /** Identifies this watcher to `subscribeStalls`. */
+  get key(): number
+  /** The parsed `stall` option, or null when stalls are not watched. */
+  get stall(): { thresholdMs: number; capture: boolean; samples: number; intervalMs: number } | null
   /** Flush period the facade's timer runs at, ms. */
   get flushMs(): number
   /** Records a batch of GC entries as flat `[kindCode, durationMs, …]` pairs. */
@@ -50,3 +54,11 @@ export interface OptionError {
   kind: string
   message: string
 }
+
+/**
+ * Subscribes the calling thread to the stalls of watcher `key`: `onStall("start", pendingMs)`
+ * while the watched loop is blocked, `onStall("end", durationMs)` when it runs again.
+ * The subscription keeps the calling thread's loop alive until the watcher stops.
+ * Returns false when no such watcher watches for stalls.
+ */
+export declare function subscribeStalls(key: number, onStall: (arg: [string, number]) => void): boolean

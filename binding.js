@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Watcher = nativeBinding.Watcher
 module.exports.checkOptions = nativeBinding.checkOptions
+module.exports.subscribeStalls = nativeBinding.subscribeStalls

@@ -94,6 +94,11 @@ export interface Usage {
     blockedMs: number
     /** blockedMs / window length. */
     blockedRatio: number
+    /** True while a stall (option `stall`) is in progress. */
+    stalled: boolean
+    /** Stalls since start, and the time spent in them (the one in progress included), ms. */
+    stalls: number
+    stallMs: number
     /** Event-loop utilization over the interval, 0..1. */
     utilization?: number
   }
@@ -136,11 +141,43 @@ export interface Breach {
   heldMs: number
 }
 
+export interface StackFrame {
+  functionName: string
+  /** Script URL (`file:///app/server.js`, `node:internal/...`); '' when unknown. */
+  url: string
+  /** 1-based. */
+  lineNumber: number
+  columnNumber: number
+}
+
+export interface StallEvent {
+  /** How long the loop was stuck, ms. */
+  duration: number
+  thresholdMs: number
+  /** Distinct sampled stacks (innermost frame first) with sample counts; empty without capture. */
+  stacks: { frames: StackFrame[]; count: number }[]
+  /** The exact stack at the first JavaScript statement the inspector could stop at. */
+  pausedStack: StackFrame[] | null
+  /** Folded stacks ("outer;inner count"), the input of flame graph tools. */
+  folded: string[]
+  /** The application frame that was running (from pausedStack, else the profile). */
+  culprit: (StackFrame & { samples: number }) | null
+  /** The inspector could not run during the stall: native code or a builtin blocked the loop. */
+  outsideJs: boolean
+  /** Stacks were captured (main thread with `stall.capture`, inspector not in use). */
+  captured: boolean
+  /** The .json artifact with this event, and the stall's own .cpuprofile. */
+  path: string | null
+  profilePath: string | null
+}
+
 export interface EmergencyEvent {
-  type: 'threshold' | 'condition'
+  type: 'threshold' | 'condition' | 'stall'
   breaches: Breach[]
   usage: Usage
   history: Usage[]
+  /** With type 'stall'. */
+  stall?: StallEvent
 }
 
 export interface Options {
@@ -167,6 +204,19 @@ export interface Options {
   thresholds?: Thresholds
   /** GC pause histogram buckets, seconds (prom-client's default [0.001, 0.01, 0.1, 1, 2, 5]). */
   gcDurationBuckets?: number[]
+  /** Stuck-loop detection: `true` for the defaults, or details. */
+  stall?:
+    | boolean
+    | {
+        /** A heartbeat unanswered this long is a stall (default '500ms'). */
+        threshold?: Duration
+        /** Capture the blocking stacks with a sentinel worker (default true; main thread only). */
+        capture?: boolean
+        /** At most this many distinct stacks in the event (default 50). */
+        samples?: number
+        /** Profiler sampling interval during a stall (default '20ms'). */
+        interval?: Duration
+      }
 }
 
 export interface ShieldStats {
@@ -195,6 +245,7 @@ export interface Shield {
   on(event: 'usage', listener: (usage: Usage) => void): Shield
   on(event: 'emergency', listener: (event: EmergencyEvent) => void): Shield
   on(event: 'error', listener: (error: Error) => void): Shield
+  on(event: 'stall', listener: (event: StallEvent) => void): Shield
   on(event: string, listener: (...args: any[]) => void): Shield
   once(event: string, listener: (...args: any[]) => void): Shield
   off(event: string, listener: (...args: any[]) => void): Shield

@@ -42,8 +42,8 @@ const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 // start(s), flush(s, usage), emergency(s, event) and stop(s); `s` is the
 // running state ({ watcher, options, fns, report }). A feature never throws
 // out of these: failures go to s.report(err).
-const features = []
-const noop = () => {}
+const stall = require('./lib/stall')
+const features = [stall]
 const emitter = new EventEmitter()
 let state = null
 let warnedUnhandled = false
@@ -185,6 +185,23 @@ function hookError(name, err) {
   return e
 }
 
+/**
+ * Raises an emergency ({ type, breaches, ... }) unless the cooldown holds it back:
+ * features see it first, then 'emergency' listeners, then emergencyAction.
+ */
+function fireEmergency(s, reason, usage = s.watcher.usage()) {
+  try {
+    if (s.stopped || !s.watcher.claimEmergency(Date.now())) return
+    const history = historyOf(s)
+    const event = { ...reason, usage, history }
+    for (const f of features) if (f.emergency) f.emergency(s, event)
+    emitSafe('emergency', event)
+    if (s.fns.emergencyAction) runHook(s, 'emergencyAction', s.fns.emergencyAction, [history, event])
+  } catch (err) {
+    reportError(err)
+  }
+}
+
 function flush() {
   const s = state
   if (!s || s.stopped) return
@@ -202,13 +219,7 @@ function flush() {
       if (hit === true) reason = { type: 'condition', breaches: [] }
     }
     s.last = usage
-    if (reason && s.watcher.claimEmergency(Date.now())) {
-      const history = historyOf(s)
-      const event = { ...reason, usage, history }
-      for (const f of features) if (f.emergency) f.emergency(s, event)
-      emitSafe('emergency', event)
-      if (s.fns.emergencyAction) runHook(s, 'emergencyAction', s.fns.emergencyAction, [history, event])
-    }
+    if (reason) fireEmergency(s, reason, usage)
   } catch (err) {
     reportError(err)
   }
@@ -222,8 +233,19 @@ function start(options) {
   if (!native) return api // SHIELD_OPTIONAL=1 without a binary: a no-op
   const { data, fns } = splitOptions(options)
   if (state && !state.stopped) stop()
-  const watcher = new native.Watcher(data, noop, threadId)
-  const s = { watcher, fns, options: data, report: reportError, emit: emitSafe, last: null, historyCache: null, stopped: false, timer: null, observer: null, gcProfiler: null }
+  let s = null
+  // Runs on every heartbeat: keep it trivial. stallMs > 0 when this beat ended a stall.
+  const onBeat = (stallMs) => {
+    if (stallMs > 0 && s && !s.stopped) {
+      try {
+        stall.stallEnded(s, stallMs)
+      } catch (err) {
+        reportError(err)
+      }
+    }
+  }
+  const watcher = new native.Watcher(data, onBeat, threadId)
+  s = { watcher, fns, options: data, report: reportError, emit: emitSafe, emergency: (reason) => fireEmergency(s, reason), last: null, historyCache: null, stopped: false, timer: null, observer: null, gcProfiler: null }
   try {
     s.observer = new PerformanceObserver((list) => {
       if (s.stopped) return

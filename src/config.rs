@@ -58,6 +58,55 @@ pub struct Config {
     pub hold: Duration,
     /// GC pause histogram buckets, seconds.
     pub gc_buckets: Vec<f64>,
+    pub stall: Option<StallConfig>,
+}
+
+/// `stall: { threshold, capture, samples, interval }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StallConfig {
+    /// A heartbeat unanswered this long is a stall.
+    pub threshold: Duration,
+    /// Take JavaScript stacks of the blocking code while it blocks.
+    pub capture: bool,
+    /// At most this many stack samples per stall.
+    pub samples: u32,
+    /// Time between two stack samples.
+    pub interval: Duration,
+}
+
+impl Default for StallConfig {
+    fn default() -> Self {
+        Self { threshold: Duration::from_millis(500), capture: true, samples: 50, interval: Duration::from_millis(20) }
+    }
+}
+
+fn stall(v: &Value) -> Result<StallConfig, ConfigError> {
+    let mut c = StallConfig::default();
+    match v {
+        Value::Bool(true) => return Ok(c),
+        Value::Object(o) => {
+            for (k, val) in o {
+                let path = format!("stall.{k}");
+                if val.is_null() {
+                    continue;
+                }
+                match k.as_str() {
+                    "threshold" => c.threshold = duration(&path, val, 1.0, 20.0, 3_600_000.0)?,
+                    "capture" => c.capture = val.as_bool().ok_or_else(|| type_err(&path, "a boolean", val))?,
+                    "samples" => c.samples = positive_int(&path, val, 1000)? as u32,
+                    "interval" => c.interval = duration(&path, val, 1.0, 1.0, 10_000.0)?,
+                    _ => {
+                        return Err(ConfigError {
+                            kind: ErrorKind::Type,
+                            message: format!("shield: unknown option '{path}'; stall options are threshold, capture, samples, interval"),
+                        })
+                    }
+                }
+            }
+            Ok(c)
+        }
+        _ => Err(type_err("stall", "true or an object such as { threshold: '500ms', capture: true }", v)),
+    }
 }
 
 impl Default for Config {
@@ -73,6 +122,7 @@ impl Default for Config {
             thresholds: Vec::new(),
             hold: Duration::ZERO,
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
+            stall: None,
         }
     }
 }
@@ -89,6 +139,7 @@ pub const KNOWN: &[&str] = &[
     "heartbeatInterval",
     "thresholds",
     "gcDurationBuckets",
+    "stall",
     "emergencyCondition",
     "emergencyAction",
 ];
@@ -220,6 +271,7 @@ impl Config {
                     let b = b.filter(|b| !b.is_empty() && b.windows(2).all(|w| w[0] < w[1])).ok_or_else(|| type_err(k, expected, val))?;
                     c.gc_buckets = b;
                 }
+                "stall" => c.stall = if val == &Value::Bool(false) { None } else { Some(stall(val)?) },
                 // Functions: the JS facade checked and removed them.
                 "emergencyCondition" | "emergencyAction" => {}
                 _ => {
@@ -288,5 +340,19 @@ mod tests {
         let e = err(json!({ "gcDurationBuckets": [1, 0.5] }));
         assert!(e.message.contains("increasing"));
         assert_eq!(err(json!(5)).kind, ErrorKind::Type);
+        let e = err(json!({ "stall": { "threshold": "1ms" } }));
+        assert_eq!(e.kind, ErrorKind::Range);
+        assert!(e.message.contains("'stall.threshold'"));
+        assert!(err(json!({ "stall": { "capture": "yes" } })).message.contains("'stall.capture' must be a boolean"));
+        assert!(err(json!({ "stall": "on" })).message.contains("'stall' must be true or an object"));
+    }
+
+    #[test]
+    fn stall_options() {
+        assert_eq!(Config::from_json(&json!({ "stall": true })).unwrap().stall, Some(StallConfig::default()));
+        assert_eq!(Config::from_json(&json!({ "stall": false })).unwrap().stall, None);
+        let c = Config::from_json(&json!({ "stall": { "threshold": "300ms", "samples": 10, "interval": 15, "capture": false } })).unwrap();
+        let s = c.stall.unwrap();
+        assert_eq!((s.threshold, s.samples, s.interval, s.capture), (Duration::from_millis(300), 10, Duration::from_millis(15), false));
     }
 }
