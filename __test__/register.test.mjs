@@ -1,7 +1,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync, cpSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { root, require } from './helpers.mjs'
@@ -81,8 +81,7 @@ test('loaded twice (require plus -r, or two copies): one instance, a warning, no
   const copy = join(dir, 'copy')
   mkdirSync(copy)
   for (const f of ['index.js', 'binding.js', 'package.json']) copyFile(join(root, f), join(copy, f))
-  mkdirSync(join(copy, 'lib'))
-  copyFile(join(root, 'lib', 'platform.js'), join(copy, 'lib', 'platform.js'))
+  cpSync(join(root, 'lib'), join(copy, 'lib'), { recursive: true })
   copyFile(join(root, `shield.${triple}.node`), join(copy, `shield.${triple}.node`))
   const code = `
     const a = require('shield')
@@ -97,8 +96,7 @@ test('loaded twice (require plus -r, or two copies): one instance, a warning, no
 test('SHIELD_OPTIONAL=1 without a binary: a warning and a no-op shield', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shield-nobin-'))
   for (const f of ['index.js', 'binding.js', 'package.json']) copyFile(join(root, f), join(dir, f))
-  mkdirSync(join(dir, 'lib'))
-  copyFile(join(root, 'lib', 'platform.js'), join(dir, 'lib', 'platform.js'))
+  cpSync(join(root, 'lib'), join(dir, 'lib'), { recursive: true })
   const code = `const s = require(${JSON.stringify(dir)}); s.start({ flushTime: 1 }); console.log(JSON.stringify({ running: s.running, usage: s.usage() }))`
   let r = run(dir, ['-e', code], { SHIELD_OPTIONAL: '1' })
   assert.equal(r.status, 0, r.stderr)
