@@ -9,6 +9,7 @@ const v8 = require('node:v8')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { threadId, isMainThread } = require('node:worker_threads')
 const native = require('./binding.js')
+const heap = require('./lib/heap.js')
 
 const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 
@@ -282,6 +283,8 @@ Object.assign(api, {
   history,
   flush: flushNow,
   stats,
+  heapSummary: heap.heapSummary,
+  heapDiff: heap.heapDiff,
 })
 Object.defineProperty(api, 'running', { get: () => !!state && !state.stopped, enumerable: true })
 for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'prependListener', 'listenerCount']) {

@@ -143,15 +143,13 @@ impl Graph {
 
     fn script_of_closure(&self, f: u32) -> Option<String> {
         let shared = self.edges(f).find(|&e| self.edge_name_str(e) == Some("shared")).map(|e| self.raw.edge_to[e])?;
-        let script = self.edges(shared).find(|&e| self.edge_name_str(e) == Some("script")).map(|e| self.raw.edge_to[e])?;
-        // The script object's `name` edge holds its URL.
-        let name_node = self.edges(script).find(|&e| self.edge_name_str(e) == Some("name")).map(|e| self.raw.edge_to[e]);
-        let url = match name_node {
-            Some(nn) if self.raw.node_type[nn as usize] == self.t.string => self.name(nn).to_string(),
-            _ => self.name(script).to_string(),
-        };
-        let base = url.rsplit('/').next().unwrap_or(&url).to_string();
-        (!base.is_empty()).then_some(base)
+        let script = self
+            .edges(shared)
+            .find(|&e| matches!(self.edge_name_str(e), Some("script_or_debug_info") | Some("script")))
+            .map(|e| self.raw.edge_to[e])?;
+        let url = self.name(script);
+        let base = url.rsplit('/').next().unwrap_or(url).to_string();
+        (!base.is_empty() && !base.starts_with("system / ")).then_some(base)
     }
 
     fn where_is(&self, classes: &Classes, holder: u32) -> (String, bool) {
@@ -281,7 +279,13 @@ pub fn suspects(g: &Graph, classes: &Classes, base_ids: &[u32], top: usize) -> V
                 .collect();
             top_classes.sort_by(|a, b| b.size.total_cmp(&a.size));
             top_classes.truncate(5);
-            let held_by = if owner == root { "several retainers (no single owner)".to_string() } else { g.describe_owner(classes, owner) };
+            let held_by = if owner == root {
+                "several retainers (no single owner)".to_string()
+            } else if g.raw.node_type[owner as usize] == g.t.synthetic {
+                g.name(owner).to_string()
+            } else {
+                g.describe_owner(classes, owner)
+            };
             let made_of = top_classes
                 .first()
                 .map(|c| format!(" (mostly {}: {} × {})", c.name, human_count(c.count), human_bytes(c.size)))

@@ -322,6 +322,13 @@ impl<R: Read> Scanner<R> {
                 self.pos += 1;
             }
             raw.extend_from_slice(&self.buf[start..self.pos]);
+            if self.pos >= self.len {
+                // The run reached the end of the buffer: refill and keep copying.
+                if !self.fill()? {
+                    return Err(self.eof_err());
+                }
+                continue;
+            }
             let off = self.offset();
             let b = self.next()?;
             match b {
