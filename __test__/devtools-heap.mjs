@@ -79,11 +79,16 @@ export async function load(file) {
   loader.close()
   const ch = new MessageChannel()
   new SecondaryInitManager(ch.port2)
-  // DevTools reports unreachable nodes through console.warn-like problem reports; keep output quiet.
-  const snap = await loader.buildSnapshot(ch.port1)
-  ch.port1.close()
-  ch.port2.close()
-  return snap
+  // DevTools prints unreachable-node problem reports with console.warn; keep test output quiet.
+  const warn = console.warn
+  console.warn = () => {}
+  try {
+    return await loader.buildSnapshot(ch.port1)
+  } finally {
+    console.warn = warn
+    ch.port1.close()
+    ch.port2.close()
+  }
 }
 
 /** DevTools' Summary view: class key → { name, count, self, retained }. */
