@@ -7,8 +7,8 @@
 //   - Chrome DevTools' heap snapshot worker (devDependency chrome-devtools-frontend),
 //   - the v8-heap-parser crate (a tiny binary built in the OS temp dir, outside the repo;
 //     it has no diff, so its "diff" is two summaries),
-//   - memlab is not measured: installing it pulls puppeteer, whose install step
-//     downloads a browser, which cannot run here.
+//   - memlab is not measured yet: @memlab/core 2.0.5 depends on puppeteer 24, whose install
+//     step downloads a browser; its heap API alone (install scripts skipped) was not tried.
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
