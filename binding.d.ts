@@ -46,6 +46,18 @@ export declare class Watcher {
 export declare function checkOptions(options: any): OptionError | null
 
 /**
+ * Comparison of two `.heapsnapshot` files (by node id) with leak attribution,
+ * computed off the JS thread.
+ */
+export declare function heapDiff(before: string, after: string): Promise<string>
+
+/**
+ * Summary of a `.heapsnapshot` file by constructor (count, self and retained size),
+ * computed off the JS thread.
+ */
+export declare function heapSummary(path: string): Promise<string>
+
+/**
  * A bad option, returned as a value so the JS facade throws it from the
  * caller's own stack as a `TypeError` or `RangeError`.
  */

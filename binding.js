@@ -837,4 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Watcher = nativeBinding.Watcher
 module.exports.checkOptions = nativeBinding.checkOptions
+module.exports.heapDiff = nativeBinding.heapDiff
+module.exports.heapSummary = nativeBinding.heapSummary
 module.exports.subscribeStalls = nativeBinding.subscribeStalls

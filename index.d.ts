@@ -241,6 +241,10 @@ export interface Shield {
   flush(): Usage | null
   /** Counters about shield itself. */
   stats(): ShieldStats | null
+  /** DevTools' Summary of a `.heapsnapshot` file, computed off the JS thread. Rejects naming the byte offset of corrupt input. */
+  heapSummary(path: string, options?: { top?: number }): Promise<HeapSummary>
+  /** DevTools' Comparison of two snapshots (by object id) and the owners holding the growth. */
+  heapDiff(before: string, after: string, options?: { top?: number }): Promise<HeapDiff>
   readonly running: boolean
   on(event: 'usage', listener: (usage: Usage) => void): Shield
   on(event: 'emergency', listener: (event: EmergencyEvent) => void): Shield
@@ -255,6 +259,88 @@ export interface Shield {
   prependListener(event: string, listener: (...args: any[]) => void): Shield
   listenerCount(event: string): number
   default: Shield
+}
+
+/** One snapshot file as analysed. Sizes in bytes. */
+export interface HeapSnapshotInfo {
+  path: string
+  fileBytes: number
+  nodeCount: number
+  edgeCount: number
+  /** DevTools' total: the root's retained size plus `extra_native_bytes`. */
+  totalSize: number
+  /** Nodes not reachable from the root (DevTools reports these as a problem). */
+  unreachable: number
+}
+
+/** One row of DevTools' Summary view. Sizes in bytes. */
+export interface HeapClass {
+  /** Constructor / class name as DevTools shows it (`Map`, `(string)`, `{a, b}`, …). */
+  name: string
+  /** DevTools' class key: `",Name"`, or `"script,line,column,Name"` for located constructors. */
+  key: string
+  count: number
+  selfSize: number
+  retainedSize: number
+  /** Shortest distance from a user root. */
+  distance: number
+}
+
+export interface HeapSummary {
+  snapshot: HeapSnapshotInfo
+  /** Largest retained size first. */
+  classes: HeapClass[]
+}
+
+/** One row of DevTools' Comparison view, plus retained sizes. Sizes in bytes. */
+export interface HeapClassDiff {
+  name: string
+  key: string
+  addedCount: number
+  removedCount: number
+  countDelta: number
+  addedSize: number
+  removedSize: number
+  sizeDelta: number
+  countBefore: number
+  countAfter: number
+  retainedBefore: number
+  retainedAfter: number
+  retainedDelta: number
+}
+
+export interface HeapNodeRef {
+  id: number
+  name: string
+  className: string
+  type: string
+  selfSize: number
+  retainedSize: number
+}
+
+/** A surviving object that holds new objects, ranked by the bytes it holds. */
+export interface HeapSuspect {
+  /** e.g. "+2.9 MB in 42 k new objects (mostly (string): …), held by `sessions` (Object) of `MemoryStore` ← `store` in closure `session` (app.js)" */
+  text: string
+  addedSize: number
+  addedCount: number
+  owner: HeapNodeRef
+  /** How the owner is reached, nearest link first. */
+  heldBy: string
+  topClasses: { name: string; count: number; size: number }[]
+  /** The largest new object of the group… */
+  sample: HeapNodeRef
+  /** …and its shortest retainer path to a root, nearest holder first. */
+  retainerPath: { edge: string; edgeType: string; holder: HeapNodeRef }[]
+}
+
+export interface HeapDiff {
+  before: HeapSnapshotInfo
+  after: HeapSnapshotInfo
+  totalSizeDelta: number
+  /** Constructors with new or deleted objects, largest size delta first. */
+  classes: HeapClassDiff[]
+  suspects: HeapSuspect[]
 }
 
 declare const shield: Shield

@@ -35,6 +35,8 @@ function loadNative() {
     throw e
   }
 }
+// Analysis modules load on first use: an app that never analyses pays nothing.
+const heap = () => require('./lib/heap.js')
 
 const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 
@@ -331,6 +333,8 @@ Object.assign(api, {
   history,
   flush: flushNow,
   stats,
+  heapSummary: (...args) => heap().heapSummary(...args),
+  heapDiff: (...args) => heap().heapDiff(...args),
 })
 Object.defineProperty(api, 'running', { get: () => !!state && !state.stopped, enumerable: true })
 for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'prependListener', 'listenerCount']) {

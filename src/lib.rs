@@ -5,12 +5,15 @@
 
 pub mod config;
 pub mod gc;
+pub mod heapsnapshot;
 pub mod heartbeat;
 pub mod histogram;
 pub mod rules;
 pub mod units;
 pub mod usage;
 pub mod watcher;
+
+mod bind_heap;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
