@@ -9,6 +9,7 @@ const v8 = require('node:v8')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { threadId, isMainThread } = require('node:worker_threads')
 const native = require('./binding.js')
+const metricsOut = require('./lib/metrics.js')
 
 const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 
@@ -16,7 +17,7 @@ const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 // start(s), flush(s, usage), emergency(s, event) and stop(s); `s` is the
 // running state ({ watcher, options, fns, report }). A feature never throws
 // out of these: failures go to s.report(err).
-const features = []
+const features = [metricsOut]
 const noop = () => {}
 const emitter = new EventEmitter()
 let state = null
@@ -274,6 +275,16 @@ function stats() {
   return state ? state.watcher.counters() : null
 }
 
+/** Prometheus exposition text of every thread in this process (0.0.4, or OpenMetrics with { openMetrics: true }). */
+function metrics(opts) {
+  return metricsOut.metrics(state && !state.stopped ? state : null, opts)
+}
+
+/** Address of the Prometheus listener ({ host, port }), or null. */
+function metricsAddress() {
+  return metricsOut.address(state && !state.stopped ? state : null)
+}
+
 const api = shield
 Object.assign(api, {
   start,
@@ -282,6 +293,8 @@ Object.assign(api, {
   history,
   flush: flushNow,
   stats,
+  metrics,
+  metricsAddress,
 })
 Object.defineProperty(api, 'running', { get: () => !!state && !state.stopped, enumerable: true })
 for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'prependListener', 'listenerCount']) {

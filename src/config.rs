@@ -58,6 +58,8 @@ pub struct Config {
     pub hold: Duration,
     /// GC pause histogram buckets, seconds.
     pub gc_buckets: Vec<f64>,
+    pub prometheus: Option<crate::prom_http::PrometheusOptions>,
+    pub falcon: Option<crate::falcon::FalconOptions>,
 }
 
 impl Default for Config {
@@ -73,6 +75,8 @@ impl Default for Config {
             thresholds: Vec::new(),
             hold: Duration::ZERO,
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
+            prometheus: None,
+            falcon: None,
         }
     }
 }
@@ -91,6 +95,8 @@ pub const KNOWN: &[&str] = &[
     "gcDurationBuckets",
     "emergencyCondition",
     "emergencyAction",
+    "prometheus",
+    "falcon",
 ];
 
 /// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
@@ -220,6 +226,8 @@ impl Config {
                     let b = b.filter(|b| !b.is_empty() && b.windows(2).all(|w| w[0] < w[1])).ok_or_else(|| type_err(k, expected, val))?;
                     c.gc_buckets = b;
                 }
+                "prometheus" => c.prometheus = Some(crate::prom_http::parse_options(val)?),
+                "falcon" => c.falcon = Some(crate::falcon::parse_options(val)?),
                 // Functions: the JS facade checked and removed them.
                 "emergencyCondition" | "emergencyAction" => {}
                 _ => {
