@@ -9,6 +9,25 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The exporters one `start()` configured (listener, Pushgateway, Open-Falcon). */
+export declare class Exporter {
+  /**
+   * Starts the exporters `options.prometheus` / `options.falcon` ask for.
+   * A listener that cannot bind does not throw: see `drainErrors()`.
+   */
+  constructor(options: any)
+  /** Errors from the exporters' threads since the last call (bounded, oldest dropped). */
+  drainErrors(): Array<string>
+  /** Where the listener is bound, or null. */
+  address(): ExporterAddress | null
+  /** The Pushgateway group URL, or null. */
+  pushgatewayUrl(): string | null
+  /** The exposition text with this exporter's prefix and labels. */
+  metrics(openmetrics?: boolean | undefined | null): string
+  /** Stops the listener and pushers (the Pushgateway group is deleted; waits at most ~1 s). Idempotent. */
+  stop(): void
+}
+
 /** The per-thread watcher: heartbeat thread plus the pure core. */
 export declare class Watcher {
   /**
@@ -45,6 +64,11 @@ export declare class Watcher {
 /** Checks `start()` options; `null` when they are valid. */
 export declare function checkOptions(options: any): OptionError | null
 
+export interface ExporterAddress {
+  host: string
+  port: number
+}
+
 /**
  * Comparison of two `.heapsnapshot` files (by node id) with leak attribution,
  * computed off the JS thread.
@@ -56,6 +80,9 @@ export declare function heapDiff(before: string, after: string): Promise<string>
  * computed off the JS thread.
  */
 export declare function heapSummary(path: string): Promise<string>
+
+/** The exposition text with default options (no exporter running). */
+export declare function metricsText(openmetrics?: boolean | undefined | null): string
 
 /**
  * A bad option, returned as a value so the JS facade throws it from the

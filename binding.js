@@ -835,8 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Exporter = nativeBinding.Exporter
 module.exports.Watcher = nativeBinding.Watcher
 module.exports.checkOptions = nativeBinding.checkOptions
 module.exports.heapDiff = nativeBinding.heapDiff
 module.exports.heapSummary = nativeBinding.heapSummary
+module.exports.metricsText = nativeBinding.metricsText
 module.exports.subscribeStalls = nativeBinding.subscribeStalls

@@ -180,6 +180,55 @@ export interface EmergencyEvent {
   stall?: StallEvent
 }
 
+/** Limits that make `/healthz` answer 503 (any thread, or the process for rss). */
+export interface HealthLimits {
+  /** A heartbeat unanswered this long means the loop is blocked (default '1s'). */
+  blocked?: Duration
+  eventLoopLagP99?: Duration
+  eventLoopUtilization?: number
+  heapUsedRatio?: number
+  rss?: Size
+}
+
+export interface PushgatewayOptions {
+  /** Base URL, http only, e.g. 'http://127.0.0.1:9091'. */
+  url: string
+  /** Default 'nodejs'. */
+  job?: string
+  /** Push period (default '15s'). */
+  interval?: Duration
+  /** Extra grouping labels; `instance` (host name) and `pid` are added unless given. Values with '/' or empty go as @base64. */
+  groupingLabels?: Record<string, string | number>
+}
+
+export interface PrometheusOptions {
+  /** Listener port (0: any free port; omit for no listener). */
+  port?: number
+  /** Default '127.0.0.1'. */
+  host?: string
+  /** Default '/metrics'. */
+  path?: string
+  /** Default '/healthz' (e.g. '/health/status'). */
+  healthPath?: string
+  /** Prepended to every metric name (prom-client's `prefix`). */
+  prefix?: string
+  /** Added to every series (prom-client's `labels`); pid, thread, kind, space, le, ... are reserved. */
+  labels?: Record<string, string | number>
+  health?: HealthLimits
+  pushgateway?: PushgatewayOptions
+}
+
+export interface FalconOptions {
+  /** Default 'http://127.0.0.1:1988/v1/push' (http only). */
+  url?: string
+  /** Push period, whole seconds (default 60). */
+  step?: number | string
+  /** Default: the host name. */
+  endpoint?: string
+  /** Added to every item's tags (pid, thread, type, space, gctype are set by shield). */
+  tags?: Record<string, string | number>
+}
+
 export interface Options {
   /** Where artifacts are written (default: the working directory). */
   logsPath?: string
@@ -217,6 +266,10 @@ export interface Options {
         /** Profiler sampling interval during a stall (default '20ms'). */
         interval?: Duration
       }
+  /** Prometheus listener (/metrics, /healthz) and Pushgateway push, all on Rust threads. */
+  prometheus?: PrometheusOptions
+  /** Open-Falcon agent push from a Rust thread. */
+  falcon?: FalconOptions
 }
 
 export interface ShieldStats {
@@ -245,6 +298,10 @@ export interface Shield {
   heapSummary(path: string, options?: { top?: number }): Promise<HeapSummary>
   /** DevTools' Comparison of two snapshots (by object id) and the owners holding the growth. */
   heapDiff(before: string, after: string, options?: { top?: number }): Promise<HeapDiff>
+  /** Prometheus exposition of every thread in this process: text 0.0.4, or OpenMetrics 1.0 with { openMetrics: true }. */
+  metrics(options?: { openMetrics?: boolean }): string
+  /** Where the Prometheus listener is bound, or null. */
+  metricsAddress(): { host: string; port: number } | null
   readonly running: boolean
   on(event: 'usage', listener: (usage: Usage) => void): Shield
   on(event: 'emergency', listener: (event: EmergencyEvent) => void): Shield

@@ -37,6 +37,7 @@ function loadNative() {
 }
 // Analysis modules load on first use: an app that never analyses pays nothing.
 const heap = () => require('./lib/heap.js')
+const metricsOut = require('./lib/metrics.js')
 
 const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 
@@ -45,7 +46,7 @@ const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 // running state ({ watcher, options, fns, report }). A feature never throws
 // out of these: failures go to s.report(err).
 const stall = require('./lib/stall')
-const features = [stall]
+const features = [metricsOut, stall]
 const emitter = new EventEmitter()
 let state = null
 let warnedUnhandled = false
@@ -325,6 +326,17 @@ function stats() {
   return state ? state.watcher.counters() : null
 }
 
+/** Prometheus exposition text of every thread in this process (0.0.4, or OpenMetrics with { openMetrics: true }). */
+function metrics(opts) {
+  if (!native) return ''
+  return metricsOut.metrics(state && !state.stopped ? state : null, opts)
+}
+
+/** Address of the Prometheus listener ({ host, port }), or null. */
+function metricsAddress() {
+  return metricsOut.address(state && !state.stopped ? state : null)
+}
+
 const api = shield
 Object.assign(api, {
   start,
@@ -335,6 +347,8 @@ Object.assign(api, {
   stats,
   heapSummary: (...args) => heap().heapSummary(...args),
   heapDiff: (...args) => heap().heapDiff(...args),
+  metrics,
+  metricsAddress,
 })
 Object.defineProperty(api, 'running', { get: () => !!state && !state.stopped, enumerable: true })
 for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'prependListener', 'listenerCount']) {

@@ -58,6 +58,8 @@ pub struct Config {
     pub hold: Duration,
     /// GC pause histogram buckets, seconds.
     pub gc_buckets: Vec<f64>,
+    pub prometheus: Option<crate::prom_http::PrometheusOptions>,
+    pub falcon: Option<crate::falcon::FalconOptions>,
     pub stall: Option<StallConfig>,
 }
 
@@ -123,6 +125,8 @@ impl Default for Config {
             hold: Duration::ZERO,
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
             stall: None,
+            prometheus: None,
+            falcon: None,
         }
     }
 }
@@ -142,6 +146,8 @@ pub const KNOWN: &[&str] = &[
     "stall",
     "emergencyCondition",
     "emergencyAction",
+    "prometheus",
+    "falcon",
 ];
 
 /// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
@@ -272,6 +278,8 @@ impl Config {
                     c.gc_buckets = b;
                 }
                 "stall" => c.stall = if val == &Value::Bool(false) { None } else { Some(stall(val)?) },
+                "prometheus" => c.prometheus = Some(crate::prom_http::parse_options(val)?),
+                "falcon" => c.falcon = Some(crate::falcon::parse_options(val)?),
                 // Functions: the JS facade checked and removed them.
                 "emergencyCondition" | "emergencyAction" => {}
                 _ => {

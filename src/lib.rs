@@ -6,14 +6,25 @@
 pub mod config;
 pub mod gc;
 pub mod heapsnapshot;
+pub mod exporter;
+pub mod exposition;
+pub mod falcon;
+pub mod health;
 pub mod heartbeat;
 pub mod histogram;
+pub mod hub;
+pub mod optparse;
+pub mod procinfo;
+pub mod prom_http;
+pub mod pusher;
+pub mod pushgateway;
 pub mod rules;
 pub mod units;
 pub mod usage;
 pub mod watcher;
 
 mod bind_heap;
+mod bind_metrics;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -88,7 +99,10 @@ pub struct Watcher {
     config: Config,
     core: Arc<Mutex<watcher::Watcher>>,
     heartbeat: Heartbeat,
-    cleanup: Option<CleanupEnvHook<(u32, Heartbeat)>>,
+    cleanup: Option<CleanupEnvHook<(Heartbeat, u32, u64, u32)>>,
+    thread_id: u32,
+    /// Registration in the process-wide hub the exporters read.
+    hub_reg: u64,
 }
 
 #[napi]
@@ -118,17 +132,23 @@ impl Watcher {
         let heartbeat = Heartbeat::start(hb_config, move || tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok)
             .map_err(internal)?;
         let _ = cell.set(heartbeat.clone());
-        // A worker_thread that ends without stop() must not leave its heartbeat thread behind.
+        let core = Arc::new(Mutex::new(watcher::Watcher::new(&config, std::process::id(), thread_id)));
+        if let Ok(v) = env.get_node_version() {
+            hub::global().set_node_version(hub::NodeVersion { major: v.major, minor: v.minor, patch: v.patch });
+        }
+        let hub_reg = hub::global().register(thread_id, heartbeat.clone(), Some(core.clone()), config.gc_buckets.clone());
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        let cleanup = env.add_env_cleanup_hook((key, heartbeat.clone()), |(key, hb)| {
-            STALL_WATCHED.lock().remove(&key);
-            hb.stop();
-        })?;
-        let core = watcher::Watcher::new(&config, std::process::id(), thread_id);
         if config.stall.is_some() {
             STALL_WATCHED.lock().insert(key, heartbeat.clone());
         }
-        Ok(Self { key, config, core: Arc::new(Mutex::new(core)), heartbeat, cleanup: Some(cleanup) })
+        // A worker_thread that ends without stop() must not leave its heartbeat thread
+        // (or its series in the hub, or its stall subscription) behind.
+        let cleanup = env.add_env_cleanup_hook((heartbeat.clone(), thread_id, hub_reg, key), |(hb, t, r, key)| {
+            STALL_WATCHED.lock().remove(&key);
+            hb.stop();
+            hub::global().deregister(t, r);
+        })?;
+        Ok(Self { key, config, core, heartbeat, cleanup: Some(cleanup), thread_id, hub_reg })
     }
 
     /// Identifies this watcher to `subscribeStalls`.
@@ -179,7 +199,9 @@ impl Watcher {
         let sample: RuntimeSample = env.from_js_value(sample)?;
         let lag = self.heartbeat.flush_snapshot();
         let out = self.core.lock().flush(&sample, &lag);
-        env.to_js_value(&Out { usage: &out.usage, breaches: &out.breaches })
+        let js = env.to_js_value(&Out { usage: &out.usage, breaches: &out.breaches });
+        hub::global().update(self.thread_id, self.hub_reg, out.usage, Arc::new(sample));
+        js
     }
 
     /// The latest usage, or `null` before the first flush.
@@ -200,7 +222,11 @@ impl Watcher {
     /// True when an emergency may fire now; starts the cooldown.
     #[napi(catch_unwind)]
     pub fn claim_emergency(&self, now_ms: f64) -> bool {
-        self.core.lock().claim_emergency(now_ms)
+        let claimed = self.core.lock().claim_emergency(now_ms);
+        if claimed {
+            hub::global().count_emergency(self.thread_id);
+        }
+        claimed
     }
 
     /// Counters about shield itself.
@@ -227,6 +253,7 @@ impl Watcher {
     pub fn stop(&mut self, env: Env) -> Result<()> {
         STALL_WATCHED.lock().remove(&self.key);
         self.heartbeat.stop();
+        hub::global().deregister(self.thread_id, self.hub_reg);
         if let Some(hook) = self.cleanup.take() {
             env.remove_env_cleanup_hook(hook)?;
         }
@@ -238,5 +265,6 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         STALL_WATCHED.lock().remove(&self.key);
         self.heartbeat.stop();
+        hub::global().deregister(self.thread_id, self.hub_reg);
     }
 }
