@@ -181,3 +181,40 @@ test('without capture, no sentinel: detection only', async () => {
   assert.deepEqual(e.stacks, [])
   assert.ok(e.duration >= 250)
 })
+
+test('a 5 s stall: /metrics and /healthz answer during it, then the stall is reported', { timeout: 30_000 }, async () => {
+  const { spawn } = await import('node:child_process')
+  shield.start({
+    flushTime: 0.2,
+    logsPath,
+    stall: { threshold: '300ms' },
+    prometheus: { port: 0, health: { blocked: '30s' } },
+  })
+  const { port } = shield.metricsAddress()
+  await sleep(400)
+  const dir = mkdtempSync(join(tmpdir(), 'shield-stall-http-'))
+  const base = `http://127.0.0.1:${port}`
+  const sh = spawn('sh', ['-c', `sleep 2; curl -s --max-time 1 -o ${dir}/m -w '%{http_code}' ${base}/metrics > ${dir}/ms; curl -s --max-time 1 -o ${dir}/h -w '%{http_code}' ${base}/healthz > ${dir}/hs`], { stdio: 'ignore' })
+  const exited = new Promise((r) => sh.once('exit', r))
+  const got = nextEvent('stall', 15000)
+  function spinForever(ms) {
+    // stands in for `while (true)` that someone breaks out of after 5 s
+    busyLoop(ms)
+  }
+  spinForever(5000)
+  await exited
+  const e = await got
+  assert.equal(readFileSync(`${dir}/ms`, 'utf8'), '200')
+  const m = readFileSync(`${dir}/m`, 'utf8')
+  const value = (name) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(m)?.[1])
+  assert.ok(value('nodejs_eventloop_stall_seconds') >= 1.5, m.match(/.*stall.*/g)?.join('\n'))
+  assert.equal(value('shield_stalls_total'), 1)
+  assert.equal(readFileSync(`${dir}/hs`, 'utf8'), '503')
+  assert.equal(JSON.parse(readFileSync(`${dir}/h`, 'utf8')).failures[0].check, 'stalled')
+  assert.ok(e.duration >= 4900)
+  assert.equal(e.culprit.functionName, 'busyLoop')
+  assert.ok(e.pausedStack.some((f) => f.functionName === 'spinForever'))
+  await sleep(300)
+  const after = await fetch(`${base}/healthz`)
+  assert.equal(after.status, 200)
+})

@@ -235,6 +235,10 @@ pub fn collect(views: &[ThreadView], proc: &ProcessReading, node: Option<NodeVer
             b.gauge("shield_eventloop_utilization_ratio", "Event-loop utilization over the last flush interval (0..1).", l.clone(), u.event_loop.utilization);
             b.gauge("shield_heap_size_limit_bytes", "V8 heap size limit in bytes.", l.clone(), Some(u.heap.limit));
         }
+        let stall_now = if v.lag.stalled { v.lag.pending_ms / MS } else { 0.0 };
+        b.gauge("nodejs_eventloop_stall_seconds", "Length of the stall in progress (option stall), seconds; 0 when the loop answers.", l.clone(), Some(stall_now));
+        b.counter("shield_stalls_total", "Stalls detected (the loop did not answer for the stall threshold).", l.clone(), v.lag.stalls as f64);
+        b.counter("shield_eventloop_stall_seconds_total", "Time spent in stalls, the one in progress included, seconds.", l.clone(), v.lag.stall_total_ms / MS);
         b.counter("shield_emergencies_total", "Emergencies fired (after cooldown).", l.clone(), v.emergencies as f64);
         b.counter("shield_emergencies_suppressed_total", "Emergencies suppressed by the cooldown.", l.clone(), v.suppressed_emergencies as f64);
         b.counter("shield_errors_total", "Internal failures reported as 'error' events.", l.clone(), v.errors as f64);

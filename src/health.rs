@@ -77,6 +77,9 @@ pub fn evaluate(views: &[ThreadView], rss: Option<f64>, limits: &HealthLimits, p
         }));
         if pending >= blocked_ms {
             fail("blocked", Some(v.thread_id), pending.round(), blocked_ms);
+        } else if v.lag.stalled {
+            // The stall threshold (option stall) is below the blocked limit: a stall is unhealthy too.
+            fail("stalled", Some(v.thread_id), pending.round(), f64::NAN); // NaN: null in JSON, the limit is the stall threshold
         }
         if let (Some(l), Some(x)) = (limits.event_loop_lag_p99_ms, p99) {
             if x > l {
