@@ -164,6 +164,10 @@ export interface StallEvent {
   culprit: (StackFrame & { samples: number }) | null
   /** The inspector could not run during the stall: native code or a builtin blocked the loop. */
   outsideJs: boolean
+  /** How long the loop had been stuck when the watchdog noticed, ms (capture only). */
+  detectedAfterMs: number | null
+  /** From detection to the profiler sampling the stuck loop, ms (null when it could not). */
+  captureLatencyMs: number | null
   /** Stacks were captured (main thread with `stall.capture`, inspector not in use). */
   captured: boolean
   /** The .json artifact with this event, and the stall's own .cpuprofile. */

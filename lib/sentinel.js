@@ -52,8 +52,8 @@ session.on('Debugger.paused', (m) => {
   )
 })
 
-function begin() {
-  const stall = { profilerAt: null, pausedAt: null, endAt: null, paused: null }
+function begin(pendingMs) {
+  const stall = { detectedAfterMs: pendingMs, beganAt: Date.now(), profilerAt: null, pausedAt: null, endAt: null, paused: null }
   stall.pausedStack = new Promise((resolve) => (stall.paused = resolve))
   stall.profiler = ready.then(() => post('Profiler.start')).then(() => (stall.profilerAt = Date.now()))
   stall.profiler.catch(() => {})
@@ -81,12 +81,14 @@ async function finish(stall, durationMs) {
   scripts.clear()
   // Acknowledged only after the loop ran again: it was blocked where the inspector cannot reach.
   const outsideJs = stall.profilerAt === null || stall.profilerAt > stall.endAt - 20
-  parentPort.postMessage({ type: 'stall', durationMs, profile, pausedStack, outsideJs, error })
+  // How long after the stall began the native side noticed it, and how long the capture took to start.
+  const captureLatencyMs = outsideJs || stall.profilerAt === null ? null : stall.profilerAt - stall.beganAt
+  parentPort.postMessage({ type: 'stall', durationMs, profile, pausedStack, outsideJs, error, detectedAfterMs: stall.detectedAfterMs, captureLatencyMs })
 }
 
 const subscribed = native.subscribeStalls(key, (what, ms) => {
   if (what === 'start') {
-    if (!current) current = begin()
+    if (!current) current = begin(ms)
   } else if (what === 'end' && current) {
     const stall = current
     current = null
