@@ -19,7 +19,9 @@ targets=${TARGETS:-"x86_64-unknown-linux-gnu.2.28 aarch64-unknown-linux-gnu.2.28
 for t in $targets; do
   triple=${t%.2.28}
   echo "== $t"
-  cargo zigbuild --release --locked --target "$t" -q
+  # A Node addon is a shared library: musl targets must not link the C runtime statically.
+  if [[ $triple == *musl ]]; then flags="-C target-feature=-crt-static"; else flags=""; fi
+  RUSTFLAGS="$flags" cargo zigbuild --release --locked --target "$t" -q
   lib=$(ls target/$triple/release/ | grep -E '^libshield\.(so|dylib)$' | head -1)
   case $triple in
     x86_64-unknown-linux-gnu) name=linux-x64-gnu ;;
