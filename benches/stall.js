@@ -40,6 +40,10 @@ function server(mode) {
 function start(mode) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [__filename, '--server', mode], { stdio: ['ignore', 'pipe', 'inherit'] })
+    child.on('exit', (code, signal) => {
+      if (code !== null && code !== 0) console.error(`${mode} server exited with ${code}`)
+      else if (signal && signal !== 'SIGTERM') console.error(`${mode} server killed by ${signal}`)
+    })
     child.stdout.once('data', (d) => {
       const m = /ready (\d+)/.exec(String(d))
       m ? resolve({ child, port: Number(m[1]) }) : reject(new Error(String(d)))
@@ -47,7 +51,7 @@ function start(mode) {
   })
 }
 
-const get = (port, p) => new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: p }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => resolve(b)) }).on('error', reject))
+const get = (port, p) => new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: p, agent: false }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => resolve(b)) }).on('error', reject))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 function wrk(port) {
@@ -64,10 +68,12 @@ async function main() {
   const before = []
   const after = []
   for (let i = 0; i < rounds; i++) before.push(wrk(port))
+  process.stderr.write('throughput before: done\n')
   for (let i = 0; i < 20; i++) {
     await get(port, '/stall')
     await sleep(300)
   }
+  process.stderr.write('20 stalls: done\n')
   for (let i = 0; i < rounds; i++) after.push(wrk(port))
   const stats = JSON.parse(await get(port, '/stats'))
   child.kill()

@@ -139,9 +139,9 @@ function report(s, durationMs, capture) {
     folded: fold(stacks),
     culprit: culprit(stacks, pausedStack),
     outsideJs: !!(capture && capture.outsideJs),
-    /** The loop had been stuck this long when the native watchdog noticed (threshold + latency). */
+    // The loop had been stuck this long when the native watchdog noticed (threshold + latency).
     detectedAfterMs: capture ? capture.detectedAfterMs : null,
-    /** From detection to the profiler sampling the stuck loop. */
+    // From detection to the profiler sampling the stuck loop.
     captureLatencyMs: capture ? capture.captureLatencyMs : null,
     captured: !!(capture && capture.profile),
     path: null,
