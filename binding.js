@@ -836,4 +836,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Watcher = nativeBinding.Watcher
+module.exports.artifactAbort = nativeBinding.artifactAbort
+module.exports.artifactFinish = nativeBinding.artifactFinish
+module.exports.artifactOpen = nativeBinding.artifactOpen
+module.exports.artifactWrite = nativeBinding.artifactWrite
 module.exports.checkOptions = nativeBinding.checkOptions
+module.exports.evidenceSettings = nativeBinding.evidenceSettings
+module.exports.foldProfile = nativeBinding.foldProfile
+module.exports.renderFlamegraph = nativeBinding.renderFlamegraph

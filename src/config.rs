@@ -35,11 +35,11 @@ fn shown(v: &Value) -> String {
     if s.len() > 40 { format!("{}…", &s[..s.char_indices().nth(39).map_or(s.len(), |(i, _)| i)]) } else { s }
 }
 
-fn type_err(path: &str, expected: &str, got: &Value) -> ConfigError {
+pub(crate) fn type_err(path: &str, expected: &str, got: &Value) -> ConfigError {
     ConfigError { kind: ErrorKind::Type, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
 }
 
-fn range_err(path: &str, expected: &str, got: &Value) -> ConfigError {
+pub(crate) fn range_err(path: &str, expected: &str, got: &Value) -> ConfigError {
     ConfigError { kind: ErrorKind::Range, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
 }
 
@@ -58,6 +58,8 @@ pub struct Config {
     pub hold: Duration,
     /// GC pause histogram buckets, seconds.
     pub gc_buckets: Vec<f64>,
+    /// Evidence capture: actions, artifact quotas, sampling (see evidence.rs).
+    pub evidence: crate::evidence::EvidenceConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             thresholds: Vec::new(),
             hold: Duration::ZERO,
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
+            evidence: Default::default(),
         }
     }
 }
@@ -91,6 +94,15 @@ pub const KNOWN: &[&str] = &[
     "gcDurationBuckets",
     "emergencyCondition",
     "emergencyAction",
+    // evidence.rs
+    "actions",
+    "maxArtifacts",
+    "maxDiskBytes",
+    "samplingInterval",
+    "heapSamplingInterval",
+    "heapSnapshotMargin",
+    "heapSnapshotNearHeapLimit",
+    "signal",
 ];
 
 /// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
@@ -220,6 +232,7 @@ impl Config {
                     let b = b.filter(|b| !b.is_empty() && b.windows(2).all(|w| w[0] < w[1])).ok_or_else(|| type_err(k, expected, val))?;
                     c.gc_buckets = b;
                 }
+                k if crate::evidence::KEYS.contains(&k) => crate::evidence::parse_option(&mut c.evidence, k, val)?,
                 // Functions: the JS facade checked and removed them.
                 "emergencyCondition" | "emergencyAction" => {}
                 _ => {

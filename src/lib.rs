@@ -3,7 +3,11 @@
 
 #![deny(clippy::all)]
 
+pub mod artifacts;
+mod bind_evidence;
 pub mod config;
+pub mod evidence;
+pub mod flamegraph;
 pub mod gc;
 pub mod heartbeat;
 pub mod histogram;

@@ -1,0 +1,633 @@
+//! Chrome DevTools profiles (`.cpuprofile`, `.heapprofile`) to folded stacks,
+//! and folded stacks to an SVG flame graph with `inferno`.
+//!
+//! - Frames are `name (file:line)` so two functions with the same name stay
+//!   apart; `(anonymous)` for unnamed functions; V8's `(program)`, `(idle)`
+//!   and `(garbage collector)` are kept, drawn in grey.
+//! - A CPU profile weighs each stack by its samples; a heap sampling profile
+//!   by the bytes its sampled allocations still hold (an allocation flame graph).
+//! - Bad input is an error carrying the byte offset where parsing stopped,
+//!   never a panic; a heap profile nested deeper than [`MAX_DEPTH`] is refused
+//!   before parsing, so recursion cannot overflow the stack.
+//!
+//! No napi types here.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use inferno::flamegraph::color::{BackgroundColor, Color, PaletteMap};
+use inferno::flamegraph::{self as fg, Palette};
+use serde::Deserialize;
+
+/// Deepest JSON nesting accepted in a heap profile (each stack frame is two levels).
+pub const MAX_DEPTH: usize = 40_000;
+/// Stack for the thread that parses and renders (recursion in the heap profile
+/// parser and in dropping its tree); virtual memory, touched only as deep as used.
+pub const PARSE_STACK_BYTES: usize = 512 << 20;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileError {
+    /// Byte offset into the input where the problem was found, when there is one.
+    pub offset: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset {
+            Some(o) => write!(f, "{} at byte {o}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+fn plain(message: impl Into<String>) -> ProfileError {
+    ProfileError { offset: None, message: message.into() }
+}
+
+/// Turns serde_json's line/column (1-based, column in bytes) into a byte offset.
+fn offset_of(input: &[u8], line: usize, column: usize) -> usize {
+    if line == 0 {
+        return 0;
+    }
+    let mut start = 0;
+    let mut seen = 1;
+    if line > 1 {
+        for (i, b) in input.iter().enumerate() {
+            if *b == b'\n' {
+                seen += 1;
+                if seen == line {
+                    start = i + 1;
+                    break;
+                }
+            }
+        }
+    }
+    (start + column.saturating_sub(1)).min(input.len())
+}
+
+fn json_error(input: &[u8], e: serde_json::Error) -> ProfileError {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "truncated JSON",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "unexpected profile structure",
+        serde_json::error::Category::Io => "read error",
+    };
+    let msg = e.to_string();
+    // serde_json appends " at line L column C"; the offset replaces it.
+    let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    // At end of input serde_json points at the last byte read; the input ended after it.
+    let offset = if e.classify() == serde_json::error::Category::Eof { input.len() } else { offset_of(input, e.line(), e.column()) };
+    ProfileError { offset: Some(offset), message: format!("{what}: {msg}") }
+}
+
+/// Deepest `{`/`[` nesting outside strings; `Err(offset)` past `max`.
+fn check_depth(input: &[u8], max: usize) -> Result<(), usize> {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut esc = false;
+    for (i, &b) in input.iter().enumerate() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(i);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallFrame<'a> {
+    #[serde(borrow, default)]
+    function_name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    url: Cow<'a, str>,
+    #[serde(default = "minus_one")]
+    line_number: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CpuNode<'a> {
+    id: u64,
+    #[serde(borrow)]
+    call_frame: CallFrame<'a>,
+    #[serde(default)]
+    hit_count: u64,
+    #[serde(default)]
+    children: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CpuProfile<'a> {
+    #[serde(borrow)]
+    nodes: Vec<CpuNode<'a>>,
+    #[serde(default)]
+    start_time: f64,
+    #[serde(default)]
+    end_time: f64,
+    #[serde(default)]
+    samples: Option<Vec<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeapNode<'a> {
+    #[serde(borrow)]
+    call_frame: CallFrame<'a>,
+    #[serde(default)]
+    self_size: u64,
+    #[serde(default, borrow)]
+    children: Vec<HeapNode<'a>>,
+}
+
+#[derive(Deserialize)]
+struct HeapProfile<'a> {
+    #[serde(borrow)]
+    head: HeapNode<'a>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Cpu,
+    Heap,
+}
+
+/// A profile as folded stacks: `frame;frame;frame` → weight.
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub kind: Kind,
+    pub stacks: HashMap<String, u64>,
+    pub total: u64,
+    /// Profile length for a CPU profile, µs.
+    pub duration_us: f64,
+}
+
+impl Folded {
+    /// Folded text (`stack weight` lines, sorted), as `inferno-flamegraph` and other tools read.
+    pub fn to_text(&self) -> String {
+        let mut lines: Vec<_> = self.stacks.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        lines.sort_unstable();
+        let mut out = lines.join("\n");
+        out.push('\n');
+        out
+    }
+}
+
+/// Frames V8 adds that are not JS functions.
+pub fn is_vm_frame(name: &str) -> bool {
+    matches!(name, "(program)" | "(idle)" | "(garbage collector)" | "(root)")
+}
+
+fn frame_name(cf: &CallFrame<'_>, out: &mut String) {
+    let name = if cf.function_name.is_empty() { "(anonymous)" } else { &cf.function_name };
+    push_clean(out, name);
+    if !cf.url.is_empty() {
+        out.push_str(" (");
+        let url = cf.url.strip_prefix("file://").unwrap_or(&cf.url);
+        push_clean(out, url);
+        if cf.line_number >= 0 {
+            out.push(':');
+            out.push_str(&(cf.line_number + 1).to_string());
+        }
+        out.push(')');
+    }
+}
+
+/// `;` separates frames and a newline ends a stack: neither may appear in a name.
+fn push_clean(out: &mut String, s: &str) {
+    for c in s.chars() {
+        out.push(match c {
+            ';' => ':',
+            '\n' | '\r' | '\t' => ' ',
+            c => c,
+        });
+    }
+}
+
+/// Which profile a document is, by its top-level keys.
+fn detect(input: &[u8]) -> Result<Kind, ProfileError> {
+    // Cheap: look at the first keys without parsing everything.
+    let head = &input[..input.len().min(4096)];
+    let s = String::from_utf8_lossy(head);
+    let first = s.find(|c: char| !c.is_whitespace());
+    match first {
+        None => return Err(ProfileError { offset: Some(input.len()), message: "empty input: not a profile".into() }),
+        Some(i) if !s[i..].starts_with('{') => {
+            return Err(ProfileError { offset: Some(i), message: "not a profile: expected a JSON object".into() })
+        }
+        _ => {}
+    }
+    let nodes = s.find("\"nodes\"");
+    let head_key = s.find("\"head\"");
+    match (nodes, head_key) {
+        (Some(_), None) => Ok(Kind::Cpu),
+        (None, Some(_)) => Ok(Kind::Heap),
+        (Some(a), Some(b)) => Ok(if a < b { Kind::Cpu } else { Kind::Heap }),
+        // Keys may come late (an object with a large first field): ask serde.
+        (None, None) => {
+            #[derive(Deserialize)]
+            struct Probe {
+                head: Option<serde::de::IgnoredAny>,
+            }
+            let mut de = serde_json::Deserializer::from_slice(input);
+            de.disable_recursion_limit();
+            check_depth(input, MAX_DEPTH).map_err(|o| ProfileError { offset: Some(o), message: "JSON nested too deeply".into() })?;
+            let p = Probe::deserialize(&mut de).map_err(|e| json_error(input, e))?;
+            Ok(if p.head.is_some() { Kind::Heap } else { Kind::Cpu })
+        }
+    }
+}
+
+/// Parses a `.cpuprofile` or `.heapprofile` into folded stacks.
+pub fn fold(input: &[u8]) -> Result<Folded, ProfileError> {
+    match detect(input)? {
+        Kind::Cpu => fold_cpu(input),
+        Kind::Heap => fold_heap(input),
+    }
+}
+
+pub fn fold_cpu(input: &[u8]) -> Result<Folded, ProfileError> {
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let p = CpuProfile::deserialize(&mut de).map_err(|e| json_error(input, e))?;
+    de.end().map_err(|e| json_error(input, e))?;
+    if p.nodes.is_empty() {
+        return Err(plain("CPU profile has no nodes"));
+    }
+    let n = p.nodes.len();
+    let mut index: HashMap<u64, usize> = HashMap::with_capacity(n);
+    for (i, node) in p.nodes.iter().enumerate() {
+        if index.insert(node.id, i).is_some() {
+            return Err(plain(format!("CPU profile: node id {} appears twice", node.id)));
+        }
+    }
+    let mut weight = vec![0u64; n];
+    match &p.samples {
+        Some(samples) if !samples.is_empty() => {
+            for id in samples {
+                let i = *index.get(id).ok_or_else(|| plain(format!("CPU profile: sample refers to unknown node {id}")))?;
+                weight[i] += 1;
+            }
+        }
+        _ => {
+            for (i, node) in p.nodes.iter().enumerate() {
+                weight[i] = node.hit_count;
+            }
+        }
+    }
+    let mut parent = vec![usize::MAX; n];
+    for (i, node) in p.nodes.iter().enumerate() {
+        for c in &node.children {
+            let ci = *index.get(c).ok_or_else(|| plain(format!("CPU profile: node {} has unknown child {c}", node.id)))?;
+            if parent[ci] != usize::MAX || ci == i {
+                return Err(plain(format!("CPU profile: node {c} has more than one parent")));
+            }
+            parent[ci] = i;
+        }
+    }
+    let mut stacks: HashMap<String, u64> = HashMap::new();
+    let mut total = 0u64;
+    // Iterative DFS from each root; `visited` guards against cycles.
+    let mut visited = vec![false; n];
+    let mut path = String::new();
+    let mut todo: Vec<(usize, usize, bool)> = Vec::new(); // (node, path length before it, is it the root frame)
+    for root in (0..n).filter(|&i| parent[i] == usize::MAX) {
+        todo.push((root, 0, true));
+        while let Some((i, len, is_root)) = todo.pop() {
+            if visited[i] {
+                continue;
+            }
+            visited[i] = true;
+            path.truncate(len);
+            let node = &p.nodes[i];
+            // The synthetic "(root)" frame adds nothing to a flame graph.
+            let skip = is_root && node.call_frame.function_name == "(root)";
+            if !skip {
+                if !path.is_empty() {
+                    path.push(';');
+                }
+                frame_name(&node.call_frame, &mut path);
+            }
+            if weight[i] > 0 && !path.is_empty() {
+                *stacks.entry(path.clone()).or_default() += weight[i];
+                total += weight[i];
+            }
+            let here = path.len();
+            for c in node.children.iter().rev() {
+                if let Some(&ci) = index.get(c) {
+                    todo.push((ci, here, false));
+                }
+            }
+        }
+    }
+    if visited.iter().any(|v| !v) {
+        return Err(plain("CPU profile: the node tree has a cycle"));
+    }
+    Ok(Folded { kind: Kind::Cpu, stacks, total, duration_us: (p.end_time - p.start_time).max(0.0) })
+}
+
+pub fn fold_heap(input: &[u8]) -> Result<Folded, ProfileError> {
+    check_depth(input, MAX_DEPTH).map_err(|o| ProfileError { offset: Some(o), message: format!("heap profile nested deeper than {MAX_DEPTH} levels") })?;
+    let mut de = serde_json::Deserializer::from_slice(input);
+    de.disable_recursion_limit();
+    let p = HeapProfile::deserialize(&mut de).map_err(|e| json_error(input, e))?;
+    de.end().map_err(|e| json_error(input, e))?;
+    let mut stacks: HashMap<String, u64> = HashMap::new();
+    let mut total = 0u64;
+    let mut path = String::new();
+    let mut todo: Vec<(&HeapNode<'_>, usize, bool)> = vec![(&p.head, 0, true)];
+    while let Some((node, len, is_root)) = todo.pop() {
+        path.truncate(len);
+        let skip = is_root && node.call_frame.function_name == "(root)";
+        if !skip {
+            if !path.is_empty() {
+                path.push(';');
+            }
+            frame_name(&node.call_frame, &mut path);
+        }
+        if node.self_size > 0 && !path.is_empty() {
+            *stacks.entry(path.clone()).or_default() += node.self_size;
+            total += node.self_size;
+        }
+        let here = path.len();
+        for c in node.children.iter().rev() {
+            todo.push((c, here, false));
+        }
+    }
+    // The tree is dropped here, recursively: the caller runs this on a thread
+    // with PARSE_STACK_BYTES of stack (see `on_big_stack`).
+    drop(p);
+    Ok(Folded { kind: Kind::Heap, stacks, total, duration_us: 0.0 })
+}
+
+/// Runs `f` on a thread with a stack large enough for [`MAX_DEPTH`] nesting.
+pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ProfileError> {
+    std::thread::Builder::new()
+        .name("shield-render".into())
+        .stack_size(PARSE_STACK_BYTES)
+        .spawn(f)
+        .map_err(|e| plain(format!("cannot start a render thread: {e}")))?
+        .join()
+        .map_err(|_| plain("the flame graph renderer failed (internal error)"))
+}
+
+/// How to draw.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub title: Option<String>,
+    pub subtitle: Option<String>,
+    /// Frames narrower than this many pixels are left out (inferno's `--minwidth`).
+    pub min_width: f64,
+    /// Merge stacks from the leaf (who calls the hot function).
+    pub reverse: bool,
+    /// An inferno palette name (`hot`, `mem`, `io`, `js`, …); default `hot` for CPU, `mem` for heap.
+    pub colors: Option<String>,
+    pub width: Option<usize>,
+    /// Differential: scale the "before" profile to the "after" total.
+    pub normalize: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self { title: None, subtitle: None, min_width: 0.1, reverse: false, colors: None, width: None, normalize: true }
+    }
+}
+
+/// Checks a palette name; the error lists the valid ones.
+pub fn parse_palette(name: &str) -> Result<Palette, String> {
+    Palette::from_str(name).map_err(|_| format!("unknown colors '{name}'; one of {}", Palette::VARIANTS.join(", ")))
+}
+
+fn options<'a>(kind: Kind, o: &RenderOptions, palette_map: &'a mut PaletteMap) -> Result<fg::Options<'a>, ProfileError> {
+    let mut opt = fg::Options::default();
+    let default_palette = if kind == Kind::Heap { "mem" } else { "hot" };
+    opt.colors = parse_palette(o.colors.as_deref().unwrap_or(default_palette)).map_err(plain)?;
+    opt.hash = true;
+    opt.deterministic = true;
+    opt.min_width = o.min_width;
+    opt.reverse_stack_order = o.reverse;
+    opt.image_width = o.width;
+    opt.subtitle = o.subtitle.clone();
+    match kind {
+        Kind::Cpu => {
+            opt.title = o.title.clone().unwrap_or_else(|| "CPU flame graph".into());
+            opt.count_name = "samples".into();
+        }
+        Kind::Heap => {
+            opt.title = o.title.clone().unwrap_or_else(|| "Allocation flame graph (sampled bytes still live)".into());
+            opt.count_name = "bytes".into();
+            opt.bgcolors = Some(BackgroundColor::Green);
+        }
+    }
+    // V8's own frames in grey: kept, but not mistaken for JS.
+    let grey = Color { r: 176, g: 176, b: 176 };
+    for name in ["(program)", "(idle)", "(garbage collector)", "(root)"] {
+        palette_map.insert(name, grey);
+    }
+    opt.palette_map = Some(palette_map);
+    Ok(opt)
+}
+
+fn sorted_lines(stacks: &HashMap<String, u64>) -> Vec<String> {
+    let mut lines: Vec<String> = stacks.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// Renders an SVG flame graph.
+pub fn render(f: &Folded, o: &RenderOptions) -> Result<Vec<u8>, ProfileError> {
+    if f.stacks.is_empty() {
+        return Err(plain(match f.kind {
+            Kind::Cpu => "CPU profile has no samples: nothing to draw",
+            Kind::Heap => "heap profile has no sampled allocations: nothing to draw",
+        }));
+    }
+    let mut o = o.clone();
+    if o.subtitle.is_none() {
+        o.subtitle = Some(match f.kind {
+            Kind::Cpu => format!("{} samples over {:.2} s", f.total, f.duration_us / 1e6),
+            Kind::Heap => format!("{} sampled bytes", f.total),
+        });
+    }
+    let mut pm = PaletteMap::default();
+    let mut opt = options(f.kind, &o, &mut pm)?;
+    let lines = sorted_lines(&f.stacks);
+    let mut out = Vec::with_capacity(1 << 20);
+    fg::from_lines(&mut opt, lines.iter().map(|s| s.as_str()), &mut out).map_err(|e| plain(format!("cannot render: {e}")))?;
+    Ok(out)
+}
+
+/// Renders a differential flame graph: shape from `after`, red where a stack
+/// grew since `before`, blue where it shrank.
+pub fn render_diff(before: &Folded, after: &Folded, o: &RenderOptions) -> Result<Vec<u8>, ProfileError> {
+    if before.kind != after.kind {
+        return Err(plain("a differential flame graph needs two profiles of the same kind"));
+    }
+    if after.stacks.is_empty() && before.stacks.is_empty() {
+        return Err(plain("both profiles are empty: nothing to draw"));
+    }
+    let scale = if o.normalize && before.total > 0 { after.total as f64 / before.total as f64 } else { 1.0 };
+    let mut all: Vec<&String> = before.stacks.keys().chain(after.stacks.keys()).collect();
+    all.sort_unstable();
+    all.dedup();
+    let lines: Vec<String> = all
+        .into_iter()
+        .map(|s| {
+            let b = (*before.stacks.get(s).unwrap_or(&0) as f64 * scale).round() as u64;
+            let a = *after.stacks.get(s).unwrap_or(&0);
+            format!("{s} {b} {a}")
+        })
+        .collect();
+    let mut o = o.clone();
+    if o.title.is_none() {
+        o.title = Some(match after.kind {
+            Kind::Cpu => "Differential CPU flame graph (red: more samples after, blue: fewer)".into(),
+            Kind::Heap => "Differential allocation flame graph (red: more bytes after, blue: fewer)".into(),
+        });
+    }
+    if o.subtitle.is_none() {
+        o.subtitle = Some(format!("before: {} → after: {}{}", before.total, after.total, if scale != 1.0 { " (before normalised)" } else { "" }));
+    }
+    let mut pm = PaletteMap::default();
+    let mut opt = options(after.kind, &o, &mut pm)?;
+    opt.palette_map = None;
+    let mut out = Vec::with_capacity(1 << 20);
+    fg::from_lines(&mut opt, lines.iter().map(|s| s.as_str()), &mut out).map_err(|e| plain(format!("cannot render: {e}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CPU: &str = r#"{"nodes":[
+      {"id":1,"callFrame":{"functionName":"(root)","scriptId":"0","url":"","lineNumber":-1,"columnNumber":-1},"hitCount":0,"children":[2,3,5]},
+      {"id":2,"callFrame":{"functionName":"(program)","scriptId":"0","url":"","lineNumber":-1,"columnNumber":-1},"hitCount":1},
+      {"id":3,"callFrame":{"functionName":"main","scriptId":"1","url":"file:///app/a.js","lineNumber":0,"columnNumber":0},"hitCount":0,"children":[4]},
+      {"id":4,"callFrame":{"functionName":"work","scriptId":"1","url":"file:///app/a.js","lineNumber":9,"columnNumber":2},"hitCount":3},
+      {"id":5,"callFrame":{"functionName":"work","scriptId":"2","url":"file:///app/b.js","lineNumber":4,"columnNumber":2},"hitCount":1}
+    ],"startTime":0,"endTime":5000000,"samples":[4,4,2,4,5],"timeDeltas":[1,1,1,1,1]}"#;
+
+    #[test]
+    fn folds_cpu_profiles_by_name_and_place() {
+        let f = fold(CPU.as_bytes()).unwrap();
+        assert_eq!(f.kind, Kind::Cpu);
+        assert_eq!(f.total, 5);
+        assert_eq!(f.stacks["main (/app/a.js:1);work (/app/a.js:10)"], 3);
+        assert_eq!(f.stacks["work (/app/b.js:5)"], 1, "same name, other file: another frame");
+        assert_eq!(f.stacks["(program)"], 1);
+        assert_eq!(f.duration_us, 5e6);
+    }
+
+    #[test]
+    fn hit_counts_when_there_are_no_samples() {
+        let no_samples = CPU.replace(r#""samples":[4,4,2,4,5],"#, "");
+        let f = fold(no_samples.as_bytes()).unwrap();
+        assert_eq!(f.stacks["main (/app/a.js:1);work (/app/a.js:10)"], 3);
+        assert_eq!(f.total, 5);
+    }
+
+    #[test]
+    fn renders_svg_with_marked_vm_frames() {
+        let f = fold(CPU.as_bytes()).unwrap();
+        let svg = String::from_utf8(render(&f, &RenderOptions::default()).unwrap()).unwrap();
+        assert!(svg.starts_with("<?xml"));
+        assert!(svg.contains("work (/app/a.js:10)"));
+        assert!(svg.contains("CPU flame graph"));
+        assert!(svg.contains("rgb(176,176,176)"), "V8 frames are grey");
+        let rev = String::from_utf8(render(&f, &RenderOptions { reverse: true, ..Default::default() }).unwrap()).unwrap();
+        assert!(rev.contains("work (/app/a.js:10)"));
+        let e = render(&f, &RenderOptions { colors: Some("plaid".into()), ..Default::default() }).unwrap_err();
+        assert!(e.message.contains("hot"), "{e}");
+    }
+
+    #[test]
+    fn heap_profiles_weigh_bytes() {
+        let h = r#"{"head":{"callFrame":{"functionName":"(root)","url":"","lineNumber":-1},"selfSize":0,"id":1,"children":[
+            {"callFrame":{"functionName":"leak","url":"file:///app/l.js","lineNumber":2},"selfSize":100,"id":2,"children":[
+              {"callFrame":{"functionName":"Big","url":"file:///app/l.js","lineNumber":7},"selfSize":4000,"id":3,"children":[]}]}]},
+            "samples":[{"size":4000,"nodeId":3,"ordinal":1}]}"#;
+        let f = fold(h.as_bytes()).unwrap();
+        assert_eq!(f.kind, Kind::Heap);
+        assert_eq!(f.stacks["leak (/app/l.js:3);Big (/app/l.js:8)"], 4000);
+        assert_eq!(f.total, 4100);
+        let svg = String::from_utf8(render(&f, &RenderOptions::default()).unwrap()).unwrap();
+        assert!(svg.contains("Big (/app/l.js:8)") && svg.contains("bytes"));
+    }
+
+    #[test]
+    fn differential() {
+        let a = fold(CPU.as_bytes()).unwrap();
+        let b = fold(CPU.replace("[4,4,2,4,5]", "[5,5,5,4,2]").as_bytes()).unwrap();
+        let svg = String::from_utf8(render_diff(&a, &b, &RenderOptions::default()).unwrap()).unwrap();
+        assert!(svg.contains("Differential") && svg.contains("work (/app/b.js:5)"));
+    }
+
+    #[test]
+    fn corrupt_input_gives_an_offset_not_a_panic() {
+        let cut = &CPU.as_bytes()[..300];
+        let e = fold(cut).unwrap_err();
+        assert!(e.message.contains("truncated"), "{e}");
+        assert_eq!(e.offset, Some(300));
+        let mut bad = CPU.to_string();
+        let at = bad.find("\"hitCount\":3").unwrap();
+        bad.replace_range(at..at + 12, "\"hitCount\":@");
+        let e = fold(bad.as_bytes()).unwrap_err();
+        assert!(e.message.contains("invalid JSON"), "{e}");
+        let off = e.offset.unwrap();
+        assert!((at..at + 13).contains(&off), "{off} near {at}");
+        assert!(fold(b"").unwrap_err().message.contains("empty"));
+        assert!(fold(b"[1,2]").unwrap_err().message.contains("JSON object"));
+        assert!(fold(br#"{"nodes":[{"id":1,"callFrame":{},"children":[9]}]}"#).unwrap_err().message.contains("unknown child"));
+        assert!(fold(br#"{"nodes":[{"id":1,"callFrame":{},"children":[1]}]}"#).is_err());
+        assert!(fold(br#"{"nodes":[{"id":1,"callFrame":{},"children":[2]},{"id":2,"callFrame":{},"children":[1]}]}"#).is_err());
+        assert!(fold(br#"{"nodes":"x"}"#).unwrap_err().message.contains("structure"));
+    }
+
+    #[test]
+    fn deep_heap_profiles_are_refused_or_parsed_without_overflow() {
+        fn nested(depth: usize) -> String {
+            let mut s = String::from(r#"{"head":"#);
+            for _ in 0..depth {
+                s.push_str(r#"{"callFrame":{"functionName":"f","url":"u","lineNumber":1},"selfSize":1,"children":["#);
+            }
+            s.push_str(r#"{"callFrame":{"functionName":"leaf"},"selfSize":1,"children":[]}"#);
+            for _ in 0..depth {
+                s.push_str("]}");
+            }
+            s.push('}');
+            s
+        }
+        let ok = nested(MAX_DEPTH / 2 - 10);
+        let f = on_big_stack(move || fold(ok.as_bytes()).map(|f| f.total)).unwrap().unwrap();
+        assert_eq!(f, (MAX_DEPTH / 2 - 10 + 1) as u64);
+        let deep = nested(MAX_DEPTH);
+        let e = on_big_stack(move || fold(deep.as_bytes())).unwrap().unwrap_err();
+        assert!(e.message.contains("deeper"), "{e}");
+    }
+}
