@@ -185,14 +185,13 @@ fn sidecar_of(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Serialises rotation within the process (several threads share a directory).
+/// Serialises rotation and renaming within the process (several threads share a directory).
 static ROTATE: Mutex<()> = Mutex::new(());
 
-/// Removes the oldest artifacts (and their sidecars) until the directory is
-/// within the quota. `keep` is never removed. Returns the removed paths.
-/// Stale temp files (older than an hour: a crashed writer) are removed too.
-pub fn rotate(settings: &StoreSettings, keep: &Path) -> Result<Vec<String>, ArtifactError> {
-    let _g = ROTATE.lock();
+/// Removes the oldest artifacts (and their sidecars) until one more artifact
+/// of `incoming` bytes fits the quota. Call with [`ROTATE`] held. Returns the
+/// removed paths. Stale temp files (older than an hour: a crashed writer) go too.
+fn make_room(settings: &StoreSettings, incoming: u64) -> Result<Vec<String>, ArtifactError> {
     let dir = &settings.dir;
     let rd = fs::read_dir(dir).map_err(|e| err("cannot list logsPath", dir, e))?;
     struct Entry {
@@ -201,7 +200,6 @@ pub fn rotate(settings: &StoreSettings, keep: &Path) -> Result<Vec<String>, Arti
         mtime: SystemTime,
     }
     let mut entries = Vec::new();
-    let mut keep_bytes = 0;
     for de in rd.flatten() {
         let name = de.file_name().to_string_lossy().into_owned();
         let Ok(meta) = de.metadata() else { continue };
@@ -220,17 +218,12 @@ pub fn rotate(settings: &StoreSettings, keep: &Path) -> Result<Vec<String>, Arti
         }
         let path = de.path();
         let side = fs::metadata(sidecar_of(&path)).map_or(0, |m| m.len());
-        let bytes = meta.len() + side;
-        if path == keep {
-            keep_bytes = bytes;
-            continue;
-        }
-        entries.push(Entry { path, bytes, mtime });
+        entries.push(Entry { path, bytes: meta.len() + side, mtime });
     }
     // Oldest first; the name (which carries the time) breaks ties.
     entries.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
     let mut count = entries.len() + 1;
-    let mut total: u64 = entries.iter().map(|e| e.bytes).sum::<u64>() + keep_bytes;
+    let mut total: u64 = entries.iter().map(|e| e.bytes).sum::<u64>() + incoming;
     let mut removed = Vec::new();
     for e in entries {
         if count <= settings.max_artifacts && total <= settings.max_disk_bytes {
@@ -246,6 +239,47 @@ pub fn rotate(settings: &StoreSettings, keep: &Path) -> Result<Vec<String>, Arti
     Ok(removed)
 }
 
+/// Puts a complete temp file in place: makes room under the quota, writes the
+/// sidecar, renames. The directory never holds more than the quota allows.
+fn commit(settings: &StoreSettings, tmp: &Path, stem: &str, ext: &str, bytes: u64, sidecar: Option<&[u8]>) -> Result<Written, ArtifactError> {
+    let incoming = bytes + sidecar.map_or(0, |s| s.len() as u64);
+    if incoming > settings.max_disk_bytes {
+        let _ = fs::remove_file(tmp);
+        return Err(ArtifactError(format!(
+            "{stem}.{ext} ({incoming} bytes with its sidecar) is larger than maxDiskBytes ({} bytes); not kept",
+            settings.max_disk_bytes
+        )));
+    }
+    let _g = ROTATE.lock();
+    let rotated = match make_room(settings, incoming) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs::remove_file(tmp);
+            return Err(e);
+        }
+    };
+    let path = free_path(&settings.dir, stem, ext);
+    let side = match sidecar {
+        Some(s) => {
+            let p = sidecar_of(&path);
+            if let Err(e) = write_atomic(&p, s) {
+                let _ = fs::remove_file(tmp);
+                return Err(e);
+            }
+            Some(p)
+        }
+        None => None,
+    };
+    if let Err(e) = fs::rename(tmp, &path) {
+        let _ = fs::remove_file(tmp);
+        if let Some(p) = &side {
+            let _ = fs::remove_file(p);
+        }
+        return Err(err("cannot rename into", &path, e));
+    }
+    Ok(Written { path: path.to_string_lossy().into_owned(), bytes, sidecar: side.map(|p| p.to_string_lossy().into_owned()), rotated })
+}
+
 /// Stores a complete artifact (already in memory): atomic write, sidecar, rotation.
 pub fn store(settings: &StoreSettings, stem: &str, ext: &str, data: &[u8], sidecar: Option<&[u8]>) -> Result<Written, ArtifactError> {
     ensure_dir(&settings.dir)?;
@@ -257,27 +291,17 @@ pub fn store(settings: &StoreSettings, stem: &str, ext: &str, data: &[u8], sidec
             settings.max_disk_bytes
         )));
     }
-    let path = free_path(&settings.dir, stem, ext);
-    let bytes = write_atomic(&path, data)?;
-    finish_written(settings, path, bytes, sidecar)
-}
-
-fn finish_written(settings: &StoreSettings, path: PathBuf, bytes: u64, sidecar: Option<&[u8]>) -> Result<Written, ArtifactError> {
-    let side = match sidecar {
-        Some(s) => {
-            let p = sidecar_of(&path);
-            match write_atomic(&p, s) {
-                Ok(_) => Some(p.to_string_lossy().into_owned()),
-                Err(e) => {
-                    let _ = fs::remove_file(&path);
-                    return Err(e);
-                }
-            }
-        }
-        None => None,
-    };
-    let rotated = rotate(settings, &path)?;
-    Ok(Written { path: path.to_string_lossy().into_owned(), bytes, sidecar: side, rotated })
+    let tmp = tmp_path(&settings.dir, stem);
+    let r = (|| {
+        let mut f = create_private(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    })();
+    if let Err(e) = r {
+        let _ = fs::remove_file(&tmp);
+        return Err(err("cannot write", &tmp, e));
+    }
+    commit(settings, &tmp, stem, ext, data.len() as u64, sidecar)
 }
 
 // ---------------------------------------------------------------------------
@@ -335,19 +359,9 @@ impl Open {
             return Err(err("cannot write", &self.tmp, e));
         }
         drop(self.file);
-        // The final name was free when the artifact was opened; take the next free one if not.
-        let path = if self.path.exists() {
-            let stem = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let ext = self.path.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            free_path(&self.settings.dir, &stem, &ext)
-        } else {
-            self.path.clone()
-        };
-        if let Err(e) = fs::rename(&self.tmp, &path) {
-            let _ = fs::remove_file(&self.tmp);
-            return Err(err("cannot rename into", &path, e));
-        }
-        finish_written(&self.settings, path, self.bytes, sidecar.as_deref())
+        let stem = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let ext = self.path.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        commit(&self.settings, &self.tmp, &stem, &ext, self.bytes, sidecar.as_deref())
     }
 }
 

@@ -4,7 +4,7 @@
 #![deny(clippy::all)]
 
 pub mod artifacts;
-mod bind_evidence;
+pub mod bind_evidence;
 pub mod config;
 pub mod evidence;
 pub mod flamegraph;
