@@ -14,6 +14,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+
+use ahash::AHashMap;
 use std::str::FromStr;
 
 use inferno::flamegraph::color::{BackgroundColor, Color, PaletteMap};
@@ -178,20 +180,166 @@ pub enum Kind {
     Heap,
 }
 
-/// A profile as folded stacks: `frame;frame;frame` → weight.
+/// A profile as a trie of stacks: each node is (parent, frame), merged so
+/// that one path appears once, with the weight of the samples (or bytes) that
+/// ended exactly there. Folded lines are made from it only when needed, and
+/// only for the stacks that can show.
 #[derive(Debug, Clone)]
 pub struct Folded {
     pub kind: Kind,
-    pub stacks: HashMap<String, u64>,
+    /// Frame names, interned.
+    frames: Vec<String>,
+    /// Trie nodes: (parent index or NONE, frame index, self weight). Parents come first.
+    nodes: Vec<(u32, u32, u64)>,
     pub total: u64,
     /// Profile length for a CPU profile, µs.
     pub duration_us: f64,
 }
 
+const NONE: u32 = u32::MAX;
+
+/// Node id → position: a plain table when ids are dense (V8 numbers them 1..n).
+enum IdIndex {
+    Dense(Vec<u32>),
+    Sparse(AHashMap<u64, u32>),
+}
+
+impl IdIndex {
+    fn new(ids: impl Iterator<Item = u64> + Clone, n: usize) -> Result<Self, ProfileError> {
+        let dup = |id: u64| plain(format!("CPU profile: node id {id} appears twice"));
+        let max = ids.clone().max().unwrap_or(0);
+        if max <= (4 * n as u64 + 16) {
+            let mut t = vec![u32::MAX; max as usize + 1];
+            for (i, id) in ids.enumerate() {
+                if t[id as usize] != u32::MAX {
+                    return Err(dup(id));
+                }
+                t[id as usize] = i as u32;
+            }
+            Ok(IdIndex::Dense(t))
+        } else {
+            let mut m = AHashMap::with_capacity(n);
+            for (i, id) in ids.enumerate() {
+                if m.insert(id, i as u32).is_some() {
+                    return Err(dup(id));
+                }
+            }
+            Ok(IdIndex::Sparse(m))
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<usize> {
+        match self {
+            IdIndex::Dense(t) => t.get(usize::try_from(id).ok()?).copied().filter(|&i| i != u32::MAX).map(|i| i as usize),
+            IdIndex::Sparse(m) => m.get(&id).map(|&i| i as usize),
+        }
+    }
+}
+
+#[derive(Default)]
+struct TrieBuilder {
+    frame_ids: AHashMap<String, u32>,
+    frames: Vec<String>,
+    children: AHashMap<(u32, u32), u32>,
+    nodes: Vec<(u32, u32, u64)>,
+}
+
+impl TrieBuilder {
+    fn frame(&mut self, name: String) -> u32 {
+        if let Some(&id) = self.frame_ids.get(&name) {
+            return id;
+        }
+        let id = self.frames.len() as u32;
+        self.frames.push(name.clone());
+        self.frame_ids.insert(name, id);
+        id
+    }
+
+    fn child(&mut self, parent: u32, frame: u32) -> u32 {
+        let next = self.nodes.len() as u32;
+        let id = *self.children.entry((parent, frame)).or_insert(next);
+        if id == next {
+            self.nodes.push((parent, frame, 0));
+        }
+        id
+    }
+
+    fn finish(self, kind: Kind, duration_us: f64) -> Folded {
+        let total = self.nodes.iter().map(|n| n.2).sum();
+        Folded { kind, frames: self.frames, nodes: self.nodes, total, duration_us }
+    }
+}
+
 impl Folded {
+    /// True when nothing was sampled.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn path(&self, mut i: u32, buf: &mut Vec<u32>, out: &mut String) {
+        buf.clear();
+        while i != NONE {
+            let (parent, frame, _) = self.nodes[i as usize];
+            buf.push(frame);
+            i = parent;
+        }
+        out.clear();
+        for (k, f) in buf.iter().rev().enumerate() {
+            if k > 0 {
+                out.push(';');
+            }
+            out.push_str(&self.frames[*f as usize]);
+        }
+    }
+
+    /// Weight of each node's whole subtree.
+    fn totals(&self) -> Vec<u64> {
+        let mut t: Vec<u64> = self.nodes.iter().map(|n| n.2).collect();
+        for i in (0..self.nodes.len()).rev() {
+            let p = self.nodes[i].0;
+            if p != NONE {
+                t[p as usize] += t[i];
+            }
+        }
+        t
+    }
+
+    /// `(stack, weight)` pairs. A subtree lighter than `min_total` becomes one
+    /// line for its top frame carrying the subtree's weight: inferno would not
+    /// draw its frames anyway (narrower than min_width), and the top frame
+    /// keeps its place among its siblings, so every visible frame stays put.
+    pub fn stacks_pruned(&self, min_total: u64) -> Vec<(String, u64)> {
+        let totals = self.totals();
+        // Roots always stay.
+        let visible = |i: usize| totals[i] >= min_total || self.nodes[i].0 == NONE;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for i in 0..self.nodes.len() {
+            let p = self.nodes[i].0;
+            let w = if visible(i) {
+                self.nodes[i].2
+            } else if visible(p as usize) {
+                totals[i]
+            } else {
+                0
+            };
+            if w > 0 {
+                let mut s = String::new();
+                self.path(i as u32, &mut buf, &mut s);
+                out.push((s, w));
+            }
+        }
+        out
+    }
+
+    /// Every stack with its weight.
+    pub fn stacks(&self) -> HashMap<String, u64> {
+        self.stacks_pruned(0).into_iter().collect()
+    }
+
     /// Folded text (`stack weight` lines, sorted), as `inferno-flamegraph` and other tools read.
     pub fn to_text(&self) -> String {
-        let mut lines: Vec<_> = self.stacks.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let mut lines: Vec<_> = self.stacks_pruned(0).into_iter().map(|(s, n)| format!("{s} {n}")).collect();
         lines.sort_unstable();
         let mut out = lines.join("\n");
         out.push('\n');
@@ -280,17 +428,12 @@ pub fn fold_cpu(input: &[u8]) -> Result<Folded, ProfileError> {
         return Err(plain("CPU profile has no nodes"));
     }
     let n = p.nodes.len();
-    let mut index: HashMap<u64, usize> = HashMap::with_capacity(n);
-    for (i, node) in p.nodes.iter().enumerate() {
-        if index.insert(node.id, i).is_some() {
-            return Err(plain(format!("CPU profile: node id {} appears twice", node.id)));
-        }
-    }
+    let index = IdIndex::new(p.nodes.iter().map(|nd| nd.id), n)?;
     let mut weight = vec![0u64; n];
     match &p.samples {
         Some(samples) if !samples.is_empty() => {
             for id in samples {
-                let i = *index.get(id).ok_or_else(|| plain(format!("CPU profile: sample refers to unknown node {id}")))?;
+                let i = index.get(*id).ok_or_else(|| plain(format!("CPU profile: sample refers to unknown node {id}")))?;
                 weight[i] += 1;
             }
         }
@@ -303,43 +446,50 @@ pub fn fold_cpu(input: &[u8]) -> Result<Folded, ProfileError> {
     let mut parent = vec![usize::MAX; n];
     for (i, node) in p.nodes.iter().enumerate() {
         for c in &node.children {
-            let ci = *index.get(c).ok_or_else(|| plain(format!("CPU profile: node {} has unknown child {c}", node.id)))?;
+            let ci = index.get(*c).ok_or_else(|| plain(format!("CPU profile: node {} has unknown child {c}", node.id)))?;
             if parent[ci] != usize::MAX || ci == i {
                 return Err(plain(format!("CPU profile: node {c} has more than one parent")));
             }
             parent[ci] = i;
         }
     }
-    let mut stacks: HashMap<String, u64> = HashMap::new();
-    let mut total = 0u64;
+    let mut trie = TrieBuilder::default();
+    let mut frame_of: AHashMap<(&str, &str, i64), u32> = AHashMap::new();
     // Iterative DFS from each root; `visited` guards against cycles.
     let mut visited = vec![false; n];
-    let mut path = String::new();
-    let mut todo: Vec<(usize, usize, bool)> = Vec::new(); // (node, path length before it, is it the root frame)
+    let mut name = String::new();
+    let mut todo: Vec<(usize, u32, bool)> = Vec::new(); // (node, trie parent, is it a root)
     for root in (0..n).filter(|&i| parent[i] == usize::MAX) {
-        todo.push((root, 0, true));
-        while let Some((i, len, is_root)) = todo.pop() {
+        todo.push((root, NONE, true));
+        while let Some((i, tparent, is_root)) = todo.pop() {
             if visited[i] {
                 continue;
             }
             visited[i] = true;
-            path.truncate(len);
             let node = &p.nodes[i];
             // The synthetic "(root)" frame adds nothing to a flame graph.
-            let skip = is_root && node.call_frame.function_name == "(root)";
-            if !skip {
-                if !path.is_empty() {
-                    path.push(';');
-                }
-                frame_name(&node.call_frame, &mut path);
+            let here = if is_root && node.call_frame.function_name == "(root)" {
+                NONE
+            } else {
+                let cf = &node.call_frame;
+                let key = (&*cf.function_name, &*cf.url, cf.line_number);
+                let f = match frame_of.get(&key) {
+                    Some(&f) => f,
+                    None => {
+                        name.clear();
+                        frame_name(cf, &mut name);
+                        let f = trie.frame(name.clone());
+                        frame_of.insert(key, f);
+                        f
+                    }
+                };
+                trie.child(tparent, f)
+            };
+            if weight[i] > 0 && here != NONE {
+                trie.nodes[here as usize].2 += weight[i];
             }
-            if weight[i] > 0 && !path.is_empty() {
-                *stacks.entry(path.clone()).or_default() += weight[i];
-                total += weight[i];
-            }
-            let here = path.len();
             for c in node.children.iter().rev() {
-                if let Some(&ci) = index.get(c) {
+                if let Some(ci) = index.get(*c) {
                     todo.push((ci, here, false));
                 }
             }
@@ -348,7 +498,7 @@ pub fn fold_cpu(input: &[u8]) -> Result<Folded, ProfileError> {
     if visited.iter().any(|v| !v) {
         return Err(plain("CPU profile: the node tree has a cycle"));
     }
-    Ok(Folded { kind: Kind::Cpu, stacks, total, duration_us: (p.end_time - p.start_time).max(0.0) })
+    Ok(trie.finish(Kind::Cpu, (p.end_time - p.start_time).max(0.0)))
 }
 
 pub fn fold_heap(input: &[u8]) -> Result<Folded, ProfileError> {
@@ -357,24 +507,21 @@ pub fn fold_heap(input: &[u8]) -> Result<Folded, ProfileError> {
     de.disable_recursion_limit();
     let p = HeapProfile::deserialize(&mut de).map_err(|e| json_error(input, e))?;
     de.end().map_err(|e| json_error(input, e))?;
-    let mut stacks: HashMap<String, u64> = HashMap::new();
-    let mut total = 0u64;
-    let mut path = String::new();
-    let mut todo: Vec<(&HeapNode<'_>, usize, bool)> = vec![(&p.head, 0, true)];
-    while let Some((node, len, is_root)) = todo.pop() {
-        path.truncate(len);
-        let skip = is_root && node.call_frame.function_name == "(root)";
-        if !skip {
-            if !path.is_empty() {
-                path.push(';');
-            }
-            frame_name(&node.call_frame, &mut path);
+    let mut trie = TrieBuilder::default();
+    let mut name = String::new();
+    let mut todo: Vec<(&HeapNode<'_>, u32, bool)> = vec![(&p.head, NONE, true)];
+    while let Some((node, tparent, is_root)) = todo.pop() {
+        let here = if is_root && node.call_frame.function_name == "(root)" {
+            NONE
+        } else {
+            name.clear();
+            frame_name(&node.call_frame, &mut name);
+            let f = trie.frame(name.clone());
+            trie.child(tparent, f)
+        };
+        if node.self_size > 0 && here != NONE {
+            trie.nodes[here as usize].2 += node.self_size;
         }
-        if node.self_size > 0 && !path.is_empty() {
-            *stacks.entry(path.clone()).or_default() += node.self_size;
-            total += node.self_size;
-        }
-        let here = path.len();
         for c in node.children.iter().rev() {
             todo.push((c, here, false));
         }
@@ -382,7 +529,7 @@ pub fn fold_heap(input: &[u8]) -> Result<Folded, ProfileError> {
     // The tree is dropped here, recursively: the caller runs this on a thread
     // with PARSE_STACK_BYTES of stack (see `on_big_stack`).
     drop(p);
-    Ok(Folded { kind: Kind::Heap, stacks, total, duration_us: 0.0 })
+    Ok(trie.finish(Kind::Heap, 0.0))
 }
 
 /// Runs `f` on a thread with a stack large enough for [`MAX_DEPTH`] nesting.
@@ -453,15 +600,19 @@ fn options<'a>(kind: Kind, o: &RenderOptions, palette_map: &'a mut PaletteMap) -
     Ok(opt)
 }
 
-fn sorted_lines(stacks: &HashMap<String, u64>) -> Vec<String> {
-    let mut lines: Vec<String> = stacks.iter().map(|(s, n)| format!("{s} {n}")).collect();
+fn sorted_lines(stacks: Vec<(String, u64)>) -> Vec<String> {
+    let mut lines: Vec<String> = stacks.into_iter().map(|(s, n)| format!("{s} {n}")).collect();
     lines.sort_unstable();
     lines
 }
 
 /// Renders an SVG flame graph.
 pub fn render(f: &Folded, o: &RenderOptions) -> Result<Vec<u8>, ProfileError> {
-    if f.stacks.is_empty() {
+    render_with(f, o, true)
+}
+
+fn render_with(f: &Folded, o: &RenderOptions, prune: bool) -> Result<Vec<u8>, ProfileError> {
+    if f.is_empty() {
         return Err(plain(match f.kind {
             Kind::Cpu => "CPU profile has no samples: nothing to draw",
             Kind::Heap => "heap profile has no sampled allocations: nothing to draw",
@@ -476,7 +627,14 @@ pub fn render(f: &Folded, o: &RenderOptions) -> Result<Vec<u8>, ProfileError> {
     }
     let mut pm = PaletteMap::default();
     let mut opt = options(f.kind, &o, &mut pm)?;
-    let lines = sorted_lines(&f.stacks);
+    // inferno leaves out frames narrower than min_width pixels; subtrees that
+    // light are folded into their parent before the lines are even made
+    // (half the threshold, so nothing inferno would draw is lost).
+    let width = o.width.unwrap_or(1200).saturating_sub(20).max(1) as f64;
+    let min_total = if prune { (f.total as f64 * o.min_width / width / 2.0).floor() as u64 } else { 0 };
+    let lines = sorted_lines(f.stacks_pruned(min_total));
+    // Already sorted (inferno sorts again itself in reverse mode).
+    opt.no_sort = !o.reverse;
     let mut out = Vec::with_capacity(1 << 20);
     fg::from_lines(&mut opt, lines.iter().map(|s| s.as_str()), &mut out).map_err(|e| plain(format!("cannot render: {e}")))?;
     Ok(out)
@@ -488,18 +646,19 @@ pub fn render_diff(before: &Folded, after: &Folded, o: &RenderOptions) -> Result
     if before.kind != after.kind {
         return Err(plain("a differential flame graph needs two profiles of the same kind"));
     }
-    if after.stacks.is_empty() && before.stacks.is_empty() {
+    if after.is_empty() && before.is_empty() {
         return Err(plain("both profiles are empty: nothing to draw"));
     }
     let scale = if o.normalize && before.total > 0 { after.total as f64 / before.total as f64 } else { 1.0 };
-    let mut all: Vec<&String> = before.stacks.keys().chain(after.stacks.keys()).collect();
+    let (bs, as_) = (before.stacks(), after.stacks());
+    let mut all: Vec<&String> = bs.keys().chain(as_.keys()).collect();
     all.sort_unstable();
     all.dedup();
     let lines: Vec<String> = all
         .into_iter()
         .map(|s| {
-            let b = (*before.stacks.get(s).unwrap_or(&0) as f64 * scale).round() as u64;
-            let a = *after.stacks.get(s).unwrap_or(&0);
+            let b = (*bs.get(s).unwrap_or(&0) as f64 * scale).round() as u64;
+            let a = *as_.get(s).unwrap_or(&0);
             format!("{s} {b} {a}")
         })
         .collect();
@@ -538,9 +697,9 @@ mod tests {
         let f = fold(CPU.as_bytes()).unwrap();
         assert_eq!(f.kind, Kind::Cpu);
         assert_eq!(f.total, 5);
-        assert_eq!(f.stacks["main (/app/a.js:1);work (/app/a.js:10)"], 3);
-        assert_eq!(f.stacks["work (/app/b.js:5)"], 1, "same name, other file: another frame");
-        assert_eq!(f.stacks["(program)"], 1);
+        assert_eq!(f.stacks()["main (/app/a.js:1);work (/app/a.js:10)"], 3);
+        assert_eq!(f.stacks()["work (/app/b.js:5)"], 1, "same name, other file: another frame");
+        assert_eq!(f.stacks()["(program)"], 1);
         assert_eq!(f.duration_us, 5e6);
     }
 
@@ -548,7 +707,7 @@ mod tests {
     fn hit_counts_when_there_are_no_samples() {
         let no_samples = CPU.replace(r#""samples":[4,4,2,4,5],"#, "");
         let f = fold(no_samples.as_bytes()).unwrap();
-        assert_eq!(f.stacks["main (/app/a.js:1);work (/app/a.js:10)"], 3);
+        assert_eq!(f.stacks()["main (/app/a.js:1);work (/app/a.js:10)"], 3);
         assert_eq!(f.total, 5);
     }
 
@@ -574,10 +733,55 @@ mod tests {
             "samples":[{"size":4000,"nodeId":3,"ordinal":1}]}"#;
         let f = fold(h.as_bytes()).unwrap();
         assert_eq!(f.kind, Kind::Heap);
-        assert_eq!(f.stacks["leak (/app/l.js:3);Big (/app/l.js:8)"], 4000);
+        assert_eq!(f.stacks()["leak (/app/l.js:3);Big (/app/l.js:8)"], 4000);
         assert_eq!(f.total, 4100);
         let svg = String::from_utf8(render(&f, &RenderOptions::default()).unwrap()).unwrap();
         assert!(svg.contains("Big (/app/l.js:8)") && svg.contains("bytes"));
+    }
+
+    #[test]
+    fn pruning_light_subtrees_draws_the_same_svg() {
+        // 12000 nodes in a random tree, 20000 samples: most stacks are too thin to draw.
+        let mut seed = 7u64;
+        let mut rnd = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let n = 12000u64;
+        let mut children: Vec<Vec<u64>> = vec![Vec::new(); n as usize];
+        for i in 1..n {
+            let p = if rnd(3) == 0 { rnd(i) } else { i - 1 - rnd(i.min(20)) };
+            children[p as usize].push(i + 1);
+        }
+        let mut json = String::from("{\"nodes\":[");
+        for i in 0..n {
+            let name = if i == 0 { "(root)".to_string() } else { format!("f{}", rnd(300)) };
+            let kids: Vec<String> = children[i as usize].iter().map(|c| c.to_string()).collect();
+            json.push_str(&format!(
+                "{}{{\"id\":{},\"callFrame\":{{\"functionName\":\"{name}\",\"url\":\"file:///m{}.js\",\"lineNumber\":{}}},\"children\":[{}]}}",
+                if i > 0 { "," } else { "" },
+                i + 1,
+                rnd(20),
+                rnd(50),
+                kids.join(",")
+            ));
+        }
+        json.push_str("],\"samples\":[");
+        let samples: Vec<String> = (0..20000).map(|_| (2 + rnd(n - 1)).to_string()).collect();
+        json.push_str(&samples.join(","));
+        json.push_str("]}");
+        let f = fold(json.as_bytes()).unwrap();
+        let o = RenderOptions { min_width: 3.0, ..Default::default() };
+        let width = 1180.0;
+        let min_total = (f.total as f64 * o.min_width / width / 2.0).floor() as u64;
+        assert!(min_total > 1, "the test must prune something ({min_total})");
+        let (a, b) = (f.stacks_pruned(min_total).len(), f.stacks_pruned(0).len());
+        assert!(a * 2 < b, "pruning removes most lines: {a} of {b} kept (min {min_total})");
+        let pruned = render_with(&f, &o, true).unwrap();
+        let full = render_with(&f, &o, false).unwrap();
+        assert!(pruned == full, "same SVG with and without pruning");
+        let total: u64 = f.stacks_pruned(min_total).iter().map(|s| s.1).sum();
+        assert_eq!(total, f.total);
     }
 
     #[test]
