@@ -179,6 +179,8 @@ export interface ProfileArtifact extends Artifact {
 export interface SnapshotArtifact extends Artifact {
   /** Chunks streamed to the writer thread. */
   chunks: number
+  /** How it was taken: v8.getHeapSnapshot() ('stream') or the inspector fallback. */
+  via: 'stream' | 'inspector'
   /** Time the snapshot held this thread, ms. */
   pauseMs: number
 }

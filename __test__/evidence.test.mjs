@@ -151,6 +151,7 @@ test('heapSnapshot streams a snapshot that JSON.parse reads with the documented 
   const r = await shield.heapSnapshot()
   shield.stop()
   assert.equal(r.kind, 'heapsnapshot')
+  assert.equal(r.via, 'stream', 'v8.getHeapSnapshot() where Node has it')
   assert.ok(r.chunks > 1, `streamed in ${r.chunks} chunks`)
   assert.equal(fs.statSync(r.path).size, r.bytes)
   assert.equal(mode(r.path), 0o600)
@@ -167,6 +168,26 @@ test('heapSnapshot streams a snapshot that JSON.parse reads with the documented 
   for (let i = ec; i < snap.nodes.length; i += nf.length) edges += snap.nodes[i]
   assert.equal(edges, snap.edges.length / ef.length, 'edge counts add up')
   assert.ok(snap.strings.length > 100)
+})
+
+test('the inspector fallback streams a valid snapshot too (SHIELD_HEAP_SNAPSHOT_VIA=inspector)', async () => {
+  const dir = freshDir()
+  const code = `
+    const shield = require(${JSON.stringify(path.resolve('.'))})
+    shield.start({ logsPath: ${JSON.stringify(dir)} })
+    shield.heapSnapshot().then((r) => { shield.stop(); console.log(JSON.stringify(r)) }, (e) => { console.error(e); process.exit(1) })
+  `
+  const r = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['-e', code], { env: { ...process.env, SHIELD_HEAP_SNAPSHOT_VIA: 'inspector' } }, (err, stdout, stderr) =>
+      err ? reject(new Error(stderr)) : resolve(JSON.parse(stdout)),
+    ),
+  )
+  assert.equal(r.via, 'inspector')
+  assert.ok(r.chunks > 1)
+  assert.equal(mode(r.path), 0o600)
+  const snap = JSON.parse(fs.readFileSync(r.path, 'utf8'))
+  assert.equal(snap.nodes.length / snap.snapshot.meta.node_fields.length, snap.snapshot.node_count)
+  assert.equal(snap.edges.length / snap.snapshot.meta.edge_fields.length, snap.snapshot.edge_count)
 })
 
 test('a leak shows its constructor in the heap profile and its allocation flame graph', async () => {

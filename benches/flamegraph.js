@@ -11,7 +11,7 @@
 //
 // Setup for the peers (once):
 //   cargo install inferno@0.12.8 --locked --root .bench/inferno
-//   (cd .bench && npm init -y && npm install 0x@6.0.0)
+//   mkdir -p .bench/peers && cd .bench/peers && echo '{"private":true}' > package.json && npm install 0x@6.0.0
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -30,7 +30,7 @@ const infernoBin = [path.join(root, '.bench', 'inferno', 'bin', 'inferno-flamegr
     return false
   }
 })
-const zeroX = path.join(root, '.bench', 'node_modules', '.bin', '0x')
+const zeroX = path.join(root, '.bench', 'peers', 'node_modules', '.bin', '0x')
 const has0x = fs.existsSync(zeroX)
 
 // --- a deterministic synthetic profile of about `mb` MB ----------------------

@@ -175,30 +175,68 @@ async function captureHeapSnapshot(opts, trigger) {
     throw new Error(`shield: heap snapshot refused: ${mb(h.used_heap_size)} used of a ${mb(h.heap_size_limit)} heap limit leaves ${mb(free)}, under the heapSnapshotMargin of ${mb(margin)} (a snapshot can double memory for a moment)`)
   }
   return exclusive('heapsnapshot', () =>
-    streamed('heapsnapshot', 'heapsnapshot', trigger, { heapUsed: h.used_heap_size, heapLimit: h.heap_size_limit }, async (id) => {
-      const s = getSession()
-      let failed = null
-      let chunks = 0
-      const onChunk = (m) => {
-        if (failed) return
-        try {
-          native.artifactWrite(id, m.params.chunk)
-          chunks++
-        } catch (err) {
-          failed = err
-        }
-      }
-      s.on('HeapProfiler.addHeapSnapshotChunk', onChunk)
-      const t0 = process.hrtime.bigint()
-      try {
-        await post('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
-      } finally {
-        s.off('HeapProfiler.addHeapSnapshotChunk', onChunk)
-      }
-      if (failed) throw failed
-      return { chunks, pauseMs: Number(process.hrtime.bigint() - t0) / 1e6 }
-    }),
+    streamed('heapsnapshot', 'heapsnapshot', trigger, { heapUsed: h.used_heap_size, heapLimit: h.heap_size_limit }, (id) =>
+      snapshotVia === 'stream' && typeof v8.getHeapSnapshot === 'function' ? snapshotFromStream(id) : snapshotFromInspector(id),
+    ),
   )
+}
+
+// How snapshots are taken: 'stream' (v8.getHeapSnapshot(): V8 serialises
+// into Buffers, no protocol messages to parse) when Node has it, else
+// 'inspector' (HeapProfiler.takeHeapSnapshot chunks). Either way each chunk
+// goes straight to the writer thread. SHIELD_HEAP_SNAPSHOT_VIA=inspector
+// forces the fallback (the tests run both).
+const snapshotVia = process.env.SHIELD_HEAP_SNAPSHOT_VIA === 'inspector' ? 'inspector' : 'stream'
+
+function snapshotFromStream(id) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    let chunks = 0
+    let failed = null
+    let stream
+    try {
+      stream = v8.getHeapSnapshot()
+    } catch (err) {
+      reject(err)
+      return
+    }
+    stream.on('data', (chunk) => {
+      if (failed) return
+      try {
+        native.artifactWrite(id, chunk)
+        chunks++
+      } catch (err) {
+        failed = err
+        stream.destroy()
+      }
+    })
+    stream.once('error', (err) => reject(failed || err))
+    stream.once('close', () => (failed ? reject(failed) : resolve({ chunks, via: 'stream', pauseMs: Number(process.hrtime.bigint() - t0) / 1e6 })))
+  })
+}
+
+async function snapshotFromInspector(id) {
+  const s = getSession()
+  let failed = null
+  let chunks = 0
+  const onChunk = (m) => {
+    if (failed) return
+    try {
+      native.artifactWrite(id, m.params.chunk)
+      chunks++
+    } catch (err) {
+      failed = err
+    }
+  }
+  s.on('HeapProfiler.addHeapSnapshotChunk', onChunk)
+  const t0 = process.hrtime.bigint()
+  try {
+    await post('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
+  } finally {
+    s.off('HeapProfiler.addHeapSnapshotChunk', onChunk)
+  }
+  if (failed) throw failed
+  return { chunks, via: 'inspector', pauseMs: Number(process.hrtime.bigint() - t0) / 1e6 }
 }
 
 async function captureHeapProfile(opts, trigger) {
