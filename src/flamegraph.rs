@@ -309,6 +309,12 @@ impl Folded {
     /// draw its frames anyway (narrower than min_width), and the top frame
     /// keeps its place among its siblings, so every visible frame stays put.
     pub fn stacks_pruned(&self, min_total: u64) -> Vec<(String, u64)> {
+        self.pruned(min_total).into_iter().map(|(s, w, _)| (s, w)).collect()
+    }
+
+    /// Like [`Folded::stacks_pruned`]; the third field is, for the top of a
+    /// hidden subtree, the length of its parent's path (for merging siblings).
+    fn pruned(&self, min_total: u64) -> Vec<(String, u64, Option<usize>)> {
         let totals = self.totals();
         // Roots always stay.
         let visible = |i: usize| totals[i] >= min_total || self.nodes[i].0 == NONE;
@@ -316,20 +322,51 @@ impl Folded {
         let mut buf = Vec::new();
         for i in 0..self.nodes.len() {
             let p = self.nodes[i].0;
-            let w = if visible(i) {
-                self.nodes[i].2
+            let (w, top) = if visible(i) {
+                (self.nodes[i].2, false)
             } else if visible(p as usize) {
-                totals[i]
+                (totals[i], true)
             } else {
-                0
+                (0, false)
             };
             if w > 0 {
                 let mut s = String::new();
                 self.path(i as u32, &mut buf, &mut s);
-                out.push((s, w));
+                let parent_len = if top { Some(s.len() - self.frames[self.nodes[i].1 as usize].len() - 1) } else { None };
+                out.push((s, w, parent_len));
             }
         }
         out
+    }
+
+    /// Sorted folded lines for inferno, with runs of adjacent hidden sibling
+    /// subtrees merged while their sum stays under `min_total`: still too
+    /// narrow to draw, same total width, so every drawn frame keeps its place.
+    fn render_lines(&self, min_total: u64) -> Vec<String> {
+        let mut items: Vec<(String, u64, Option<usize>)> =
+            self.pruned(min_total).into_iter().map(|(s, w, top)| (format!("{s} {w}"), w, top)).collect();
+        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, u64, Option<usize>)> = Vec::with_capacity(items.len());
+        for (line, w, top) in items {
+            if let (Some(plen), Some((prev, pw, Some(prev_plen)))) = (top, out.last_mut()) {
+                if *prev_plen == plen && prev.as_bytes()[..plen] == line.as_bytes()[..plen] && *pw + w < min_total {
+                    *pw += w;
+                    continue;
+                }
+            }
+            out.push((line, w, top));
+        }
+        out.into_iter()
+            .map(|(line, w, _)| {
+                // Re-write the count of merged lines.
+                let cut = line.rfind(' ').unwrap_or(line.len());
+                if line[cut + 1..] == w.to_string() {
+                    line
+                } else {
+                    format!("{} {w}", &line[..cut])
+                }
+            })
+            .collect()
     }
 
     /// Every stack with its weight.
@@ -600,11 +637,6 @@ fn options<'a>(kind: Kind, o: &RenderOptions, palette_map: &'a mut PaletteMap) -
     Ok(opt)
 }
 
-fn sorted_lines(stacks: Vec<(String, u64)>) -> Vec<String> {
-    let mut lines: Vec<String> = stacks.into_iter().map(|(s, n)| format!("{s} {n}")).collect();
-    lines.sort_unstable();
-    lines
-}
 
 /// Renders an SVG flame graph.
 pub fn render(f: &Folded, o: &RenderOptions) -> Result<Vec<u8>, ProfileError> {
@@ -628,11 +660,12 @@ fn render_with(f: &Folded, o: &RenderOptions, prune: bool) -> Result<Vec<u8>, Pr
     let mut pm = PaletteMap::default();
     let mut opt = options(f.kind, &o, &mut pm)?;
     // inferno leaves out frames narrower than min_width pixels; subtrees that
-    // light are folded into their parent before the lines are even made
-    // (half the threshold, so nothing inferno would draw is lost).
+    // light become one line before the lines are even made (half the
+    // threshold, so nothing inferno would draw is lost). Not in reverse mode:
+    // there stacks are regrouped from the leaf, and hidden leaves count.
     let width = o.width.unwrap_or(1200).saturating_sub(20).max(1) as f64;
-    let min_total = if prune { (f.total as f64 * o.min_width / width / 2.0).floor() as u64 } else { 0 };
-    let lines = sorted_lines(f.stacks_pruned(min_total));
+    let min_total = if prune && !o.reverse { (f.total as f64 * o.min_width / width / 2.0).floor() as u64 } else { 0 };
+    let lines = f.render_lines(min_total);
     // Already sorted (inferno sorts again itself in reverse mode).
     opt.no_sort = !o.reverse;
     let mut out = Vec::with_capacity(1 << 20);
@@ -777,6 +810,8 @@ mod tests {
         assert!(min_total > 1, "the test must prune something ({min_total})");
         let (a, b) = (f.stacks_pruned(min_total).len(), f.stacks_pruned(0).len());
         assert!(a * 2 < b, "pruning removes most lines: {a} of {b} kept (min {min_total})");
+        let merged = f.render_lines(min_total).len();
+        assert!(merged < a, "runs of hidden siblings merge: {merged} lines of {a}");
         let pruned = render_with(&f, &o, true).unwrap();
         let full = render_with(&f, &o, false).unwrap();
         assert!(pruned == full, "same SVG with and without pruning");
