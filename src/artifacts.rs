@@ -154,7 +154,11 @@ pub fn write_atomic_mode(path: &Path, data: &[u8], private: bool) -> Result<u64,
     let r = (|| {
         let mut f = if private { create_private(&tmp)? } else { OpenOptions::new().write(true).create_new(true).open(&tmp)? };
         f.write_all(data)?;
-        f.sync_all()?;
+        // Evidence is fsync'd before the rename; a file the user named (CLI
+        // output) is only renamed, like any other tool's output.
+        if private {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if let Err(e) = r {

@@ -276,22 +276,6 @@ impl Folded {
         self.total == 0
     }
 
-    fn path(&self, mut i: u32, buf: &mut Vec<u32>, out: &mut String) {
-        buf.clear();
-        while i != NONE {
-            let (parent, frame, _) = self.nodes[i as usize];
-            buf.push(frame);
-            i = parent;
-        }
-        out.clear();
-        for (k, f) in buf.iter().rev().enumerate() {
-            if k > 0 {
-                out.push(';');
-            }
-            out.push_str(&self.frames[*f as usize]);
-        }
-    }
-
     /// Weight of each node's whole subtree.
     fn totals(&self) -> Vec<u64> {
         let mut t: Vec<u64> = self.nodes.iter().map(|n| n.2).collect();
@@ -315,25 +299,52 @@ impl Folded {
     /// Like [`Folded::stacks_pruned`]; the third field is, for the top of a
     /// hidden subtree, the length of its parent's path (for merging siblings).
     fn pruned(&self, min_total: u64) -> Vec<(String, u64, Option<usize>)> {
+        let n = self.nodes.len();
         let totals = self.totals();
         // Roots always stay.
         let visible = |i: usize| totals[i] >= min_total || self.nodes[i].0 == NONE;
-        let mut out = Vec::new();
-        let mut buf = Vec::new();
-        for i in 0..self.nodes.len() {
-            let p = self.nodes[i].0;
-            let (w, top) = if visible(i) {
-                (self.nodes[i].2, false)
-            } else if visible(p as usize) {
-                (totals[i], true)
+        // Children lists (CSR), then one depth-first walk with a shared path buffer.
+        let mut start = vec![0u32; n + 1];
+        for &(p, _, _) in &self.nodes {
+            if p != NONE {
+                start[p as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut kids = vec![0u32; start[n] as usize];
+        let mut roots = Vec::new();
+        for (i, &(p, _, _)) in self.nodes.iter().enumerate() {
+            if p == NONE {
+                roots.push(i as u32);
             } else {
-                (0, false)
-            };
-            if w > 0 {
-                let mut s = String::new();
-                self.path(i as u32, &mut buf, &mut s);
-                let parent_len = if top { Some(s.len() - self.frames[self.nodes[i].1 as usize].len() - 1) } else { None };
-                out.push((s, w, parent_len));
+                kids[fill[p as usize] as usize] = i as u32;
+                fill[p as usize] += 1;
+            }
+        }
+        let mut out = Vec::new();
+        let mut path = String::new();
+        let mut todo: Vec<(u32, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
+        while let Some((i, len)) = todo.pop() {
+            let i = i as usize;
+            path.truncate(len);
+            if len > 0 {
+                path.push(';');
+            }
+            path.push_str(&self.frames[self.nodes[i].1 as usize]);
+            if visible(i) {
+                if self.nodes[i].2 > 0 {
+                    out.push((path.clone(), self.nodes[i].2, None));
+                }
+                let here = path.len();
+                for &c in kids[start[i] as usize..start[i + 1] as usize].iter().rev() {
+                    todo.push((c, here));
+                }
+            } else if totals[i] > 0 {
+                // The top of a hidden subtree: one line with its whole weight; nothing below.
+                out.push((path.clone(), totals[i], Some(len)));
             }
         }
         out
