@@ -624,6 +624,8 @@ fn options<'a>(kind: Kind, o: &RenderOptions, palette_map: &'a mut PaletteMap) -
     opt.colors = parse_palette(o.colors.as_deref().unwrap_or(default_palette)).map_err(plain)?;
     opt.hash = true;
     opt.deterministic = true;
+    // Cut long names at the end: the function name comes first and must stay readable.
+    opt.text_truncate_direction = fg::TextTruncateDirection::Right;
     opt.min_width = o.min_width;
     opt.reverse_stack_order = o.reverse;
     opt.image_width = o.width;
@@ -649,6 +651,17 @@ fn options<'a>(kind: Kind, o: &RenderOptions, palette_map: &'a mut PaletteMap) -
 }
 
 
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} bytes") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
 /// Renders an SVG flame graph.
 pub fn render(f: &Folded, o: &RenderOptions) -> Result<Vec<u8>, ProfileError> {
     render_with(f, o, true)
@@ -665,7 +678,7 @@ fn render_with(f: &Folded, o: &RenderOptions, prune: bool) -> Result<Vec<u8>, Pr
     if o.subtitle.is_none() {
         o.subtitle = Some(match f.kind {
             Kind::Cpu => format!("{} samples over {:.2} s", f.total, f.duration_us / 1e6),
-            Kind::Heap => format!("{} sampled bytes", f.total),
+            Kind::Heap => format!("{} sampled, still live when the profile stopped", human_bytes(f.total)),
         });
     }
     let mut pm = PaletteMap::default();
