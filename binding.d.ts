@@ -9,13 +9,36 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The exporters one `start()` configured (listener, Pushgateway, Open-Falcon). */
+export declare class Exporter {
+  /**
+   * Starts the exporters `options.prometheus` / `options.falcon` ask for.
+   * A listener that cannot bind does not throw: see `drainErrors()`.
+   */
+  constructor(options: any)
+  /** Errors from the exporters' threads since the last call (bounded, oldest dropped). */
+  drainErrors(): Array<string>
+  /** Where the listener is bound, or null. */
+  address(): ExporterAddress | null
+  /** The Pushgateway group URL, or null. */
+  pushgatewayUrl(): string | null
+  /** The exposition text with this exporter's prefix and labels. */
+  metrics(openmetrics?: boolean | undefined | null): string
+  /** Stops the listener and pushers (the Pushgateway group is deleted; waits at most ~1 s). Idempotent. */
+  stop(): void
+}
+
 /** The per-thread watcher: heartbeat thread plus the pure core. */
 export declare class Watcher {
   /**
-   * `onBeat` is called on this thread for each heartbeat (a no-op function is fine:
-   * the lag is measured before it runs).
+   * `onBeat(stallMs)` is called on this thread for each heartbeat, with the length of
+   * the stall that heartbeat ended (0 when none); the lag is measured before it runs.
    */
-  constructor(options: any, onBeat: () => void, threadId: number)
+  constructor(options: any, onBeat: (arg: number) => void, threadId: number)
+  /** Identifies this watcher to `subscribeStalls`. */
+  get key(): number
+  /** The parsed `stall` option, or null when stalls are not watched. */
+  get stall(): { thresholdMs: number; capture: boolean; samples: number; intervalMs: number } | null
   /** Flush period the facade's timer runs at, ms. */
   get flushMs(): number
   /** Records a batch of GC entries as flat `[kindCode, durationMs, …]` pairs. */
@@ -74,6 +97,11 @@ export declare function checkOptions(options: any): OptionError | null
 /** Resolved evidence settings for `start()` options (already checked). */
 export declare function evidenceSettings(options: any): any
 
+export interface ExporterAddress {
+  host: string
+  port: number
+}
+
 /** Flame graph drawing options. */
 export interface FlamegraphOptions {
   title?: string
@@ -107,6 +135,21 @@ export interface FlamegraphTarget {
 export declare function foldProfile(input: string | Buffer): Promise<string>
 
 /**
+ * Comparison of two `.heapsnapshot` files (by node id) with leak attribution,
+ * computed off the JS thread.
+ */
+export declare function heapDiff(before: string, after: string): Promise<string>
+
+/**
+ * Summary of a `.heapsnapshot` file by constructor (count, self and retained size),
+ * computed off the JS thread.
+ */
+export declare function heapSummary(path: string): Promise<string>
+
+/** The exposition text with default options (no exporter running). */
+export declare function metricsText(openmetrics?: boolean | undefined | null): string
+
+/**
  * A bad option, returned as a value so the JS facade throws it from the
  * caller's own stack as a `TypeError` or `RangeError`.
  */
@@ -128,3 +171,11 @@ export interface StoreOptions {
   maxArtifacts: number
   maxDiskBytes: number
 }
+
+/**
+ * Subscribes the calling thread to the stalls of watcher `key`: `onStall("start", pendingMs)`
+ * while the watched loop is blocked, `onStall("end", durationMs)` when it runs again.
+ * The subscription keeps the calling thread's loop alive until the watcher stops.
+ * Returns false when no such watcher watches for stalls.
+ */
+export declare function subscribeStalls(key: number, onStall: (arg: [string, number]) => void): boolean

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Exporter = nativeBinding.Exporter
 module.exports.Watcher = nativeBinding.Watcher
 module.exports.artifactAbort = nativeBinding.artifactAbort
 module.exports.artifactFinish = nativeBinding.artifactFinish
@@ -843,4 +844,8 @@ module.exports.artifactWrite = nativeBinding.artifactWrite
 module.exports.checkOptions = nativeBinding.checkOptions
 module.exports.evidenceSettings = nativeBinding.evidenceSettings
 module.exports.foldProfile = nativeBinding.foldProfile
+module.exports.heapDiff = nativeBinding.heapDiff
+module.exports.heapSummary = nativeBinding.heapSummary
+module.exports.metricsText = nativeBinding.metricsText
 module.exports.renderFlamegraph = nativeBinding.renderFlamegraph
+module.exports.subscribeStalls = nativeBinding.subscribeStalls

@@ -88,10 +88,17 @@ export interface Usage {
     lastLagMs?: number
     /** Age of a heartbeat still waiting for the loop: a block in progress, ms. */
     pendingMs: number
+    /** Longest delay since the previous flush (a block in progress included), ms. */
+    intervalMaxMs: number
     /** Time spent in delays of 10 ms or more over the window (a block in progress included), ms. */
     blockedMs: number
     /** blockedMs / window length. */
     blockedRatio: number
+    /** True while a stall (option `stall`) is in progress. */
+    stalled: boolean
+    /** Stalls since start, and the time spent in them (the one in progress included), ms. */
+    stalls: number
+    stallMs: number
     /** Event-loop utilization over the interval, 0..1. */
     utilization?: number
   }
@@ -109,6 +116,7 @@ export interface Usage {
 export interface Thresholds {
   /** p99 heartbeat delay over the window (a block in progress counts). */
   eventLoopLagP99?: Duration
+  /** Longest delay since the previous flush (a block in progress counts). */
   eventLoopLagMax?: Duration
   /** Share of the window spent blocked (0..1]. */
   eventLoopBlockedRatio?: number
@@ -133,8 +141,42 @@ export interface Breach {
   heldMs: number
 }
 
+export interface StackFrame {
+  functionName: string
+  /** Script URL (`file:///app/server.js`, `node:internal/...`); '' when unknown. */
+  url: string
+  /** 1-based. */
+  lineNumber: number
+  columnNumber: number
+}
+
+export interface StallEvent {
+  /** How long the loop was stuck, ms. */
+  duration: number
+  thresholdMs: number
+  /** Distinct sampled stacks (innermost frame first) with sample counts; empty without capture. */
+  stacks: { frames: StackFrame[]; count: number }[]
+  /** The exact stack at the first JavaScript statement the inspector could stop at. */
+  pausedStack: StackFrame[] | null
+  /** Folded stacks ("outer;inner count"), the input of flame graph tools. */
+  folded: string[]
+  /** The application frame that was running (from pausedStack, else the profile). */
+  culprit: (StackFrame & { samples: number }) | null
+  /** The inspector could not run during the stall: native code or a builtin blocked the loop. */
+  outsideJs: boolean
+  /** How long the loop had been stuck when the watchdog noticed, ms (capture only). */
+  detectedAfterMs: number | null
+  /** From detection to the profiler sampling the stuck loop, ms (null when it could not). */
+  captureLatencyMs: number | null
+  /** Stacks were captured (main thread with `stall.capture`, inspector not in use). */
+  captured: boolean
+  /** The .json artifact with this event, and the stall's own .cpuprofile. */
+  path: string | null
+  profilePath: string | null
+}
+
 export interface EmergencyEvent {
-  type: 'threshold' | 'condition'
+  type: 'threshold' | 'condition' | 'stall'
   breaches: Breach[]
   usage: Usage
   history: Usage[]
@@ -144,6 +186,57 @@ export interface EmergencyEvent {
    * captures, so it runs `samplingTime` later when a profile is captured).
    */
   artifacts: Artifact[]
+  /** With type 'stall'. */
+  stall?: StallEvent
+}
+
+/** Limits that make `/healthz` answer 503 (any thread, or the process for rss). */
+export interface HealthLimits {
+  /** A heartbeat unanswered this long means the loop is blocked (default '1s'). */
+  blocked?: Duration
+  eventLoopLagP99?: Duration
+  eventLoopUtilization?: number
+  heapUsedRatio?: number
+  rss?: Size
+}
+
+export interface PushgatewayOptions {
+  /** Base URL, http only, e.g. 'http://127.0.0.1:9091'. */
+  url: string
+  /** Default 'nodejs'. */
+  job?: string
+  /** Push period (default '15s'). */
+  interval?: Duration
+  /** Extra grouping labels; `instance` (host name) and `pid` are added unless given. Values with '/' or empty go as @base64. */
+  groupingLabels?: Record<string, string | number>
+}
+
+export interface PrometheusOptions {
+  /** Listener port (0: any free port; omit for no listener). */
+  port?: number
+  /** Default '127.0.0.1'. */
+  host?: string
+  /** Default '/metrics'. */
+  path?: string
+  /** Default '/healthz' (e.g. '/health/status'). */
+  healthPath?: string
+  /** Prepended to every metric name (prom-client's `prefix`). */
+  prefix?: string
+  /** Added to every series (prom-client's `labels`); pid, thread, kind, space, le, ... are reserved. */
+  labels?: Record<string, string | number>
+  health?: HealthLimits
+  pushgateway?: PushgatewayOptions
+}
+
+export interface FalconOptions {
+  /** Default 'http://127.0.0.1:1988/v1/push' (http only). */
+  url?: string
+  /** Push period, whole seconds (default 60). */
+  step?: number | string
+  /** Default: the host name. */
+  endpoint?: string
+  /** Added to every item's tags (pid, thread, type, space, gctype are set by shield). */
+  tags?: Record<string, string | number>
 }
 
 /** What an emergency (or the signal) captures. 'flamegraph' implies a CPU profile and also renders a heap profile when one is taken. */
@@ -250,6 +343,23 @@ export interface Options {
   heapSnapshotNearHeapLimit?: number
   /** A signal that captures (main thread only): 'SIGUSR2' takes a heap snapshot; or { name, actions }. SIGUSR1 is Node's. */
   signal?: string | false | { name: string; actions?: Action[] }
+  /** Stuck-loop detection: `true` for the defaults, or details. */
+  stall?:
+    | boolean
+    | {
+        /** A heartbeat unanswered this long is a stall (default '500ms'). */
+        threshold?: Duration
+        /** Capture the blocking stacks with a sentinel worker (default true; main thread only). */
+        capture?: boolean
+        /** At most this many distinct stacks in the event (default 50). */
+        samples?: number
+        /** Profiler sampling interval during a stall (default '20ms'). */
+        interval?: Duration
+      }
+  /** Prometheus listener (/metrics, /healthz) and Pushgateway push, all on Rust threads. */
+  prometheus?: PrometheusOptions
+  /** Open-Falcon agent push from a Rust thread. */
+  falcon?: FalconOptions
 }
 
 export interface ShieldStats {
@@ -274,6 +384,14 @@ export interface Shield {
   flush(): Usage | null
   /** Counters about shield itself. */
   stats(): ShieldStats | null
+  /** DevTools' Summary of a `.heapsnapshot` file, computed off the JS thread. Rejects naming the byte offset of corrupt input. */
+  heapSummary(path: string, options?: { top?: number }): Promise<HeapSummary>
+  /** DevTools' Comparison of two snapshots (by object id) and the owners holding the growth. */
+  heapDiff(before: string, after: string, options?: { top?: number }): Promise<HeapDiff>
+  /** Prometheus exposition of every thread in this process: text 0.0.4, or OpenMetrics 1.0 with { openMetrics: true }. */
+  metrics(options?: { openMetrics?: boolean }): string
+  /** Where the Prometheus listener is bound, or null. */
+  metricsAddress(): { host: string; port: number } | null
   readonly running: boolean
   /** Captures a CPU profile for `duration` (default samplingTime) with `interval` µs sampling. */
   cpuProfile(options?: { duration?: Duration; interval?: number }): Promise<ProfileArtifact>
@@ -291,6 +409,7 @@ export interface Shield {
   on(event: 'artifact', listener: (artifact: Artifact) => void): Shield
   on(event: 'emergency', listener: (event: EmergencyEvent) => void): Shield
   on(event: 'error', listener: (error: Error) => void): Shield
+  on(event: 'stall', listener: (event: StallEvent) => void): Shield
   on(event: string, listener: (...args: any[]) => void): Shield
   once(event: string, listener: (...args: any[]) => void): Shield
   off(event: string, listener: (...args: any[]) => void): Shield
@@ -300,6 +419,88 @@ export interface Shield {
   prependListener(event: string, listener: (...args: any[]) => void): Shield
   listenerCount(event: string): number
   default: Shield
+}
+
+/** One snapshot file as analysed. Sizes in bytes. */
+export interface HeapSnapshotInfo {
+  path: string
+  fileBytes: number
+  nodeCount: number
+  edgeCount: number
+  /** DevTools' total: the root's retained size plus `extra_native_bytes`. */
+  totalSize: number
+  /** Nodes not reachable from the root (DevTools reports these as a problem). */
+  unreachable: number
+}
+
+/** One row of DevTools' Summary view. Sizes in bytes. */
+export interface HeapClass {
+  /** Constructor / class name as DevTools shows it (`Map`, `(string)`, `{a, b}`, …). */
+  name: string
+  /** DevTools' class key: `",Name"`, or `"script,line,column,Name"` for located constructors. */
+  key: string
+  count: number
+  selfSize: number
+  retainedSize: number
+  /** Shortest distance from a user root. */
+  distance: number
+}
+
+export interface HeapSummary {
+  snapshot: HeapSnapshotInfo
+  /** Largest retained size first. */
+  classes: HeapClass[]
+}
+
+/** One row of DevTools' Comparison view, plus retained sizes. Sizes in bytes. */
+export interface HeapClassDiff {
+  name: string
+  key: string
+  addedCount: number
+  removedCount: number
+  countDelta: number
+  addedSize: number
+  removedSize: number
+  sizeDelta: number
+  countBefore: number
+  countAfter: number
+  retainedBefore: number
+  retainedAfter: number
+  retainedDelta: number
+}
+
+export interface HeapNodeRef {
+  id: number
+  name: string
+  className: string
+  type: string
+  selfSize: number
+  retainedSize: number
+}
+
+/** A surviving object that holds new objects, ranked by the bytes it holds. */
+export interface HeapSuspect {
+  /** e.g. "+2.9 MB in 42 k new objects (mostly (string): …), held by `sessions` (Object) of `MemoryStore` ← `store` in closure `session` (app.js)" */
+  text: string
+  addedSize: number
+  addedCount: number
+  owner: HeapNodeRef
+  /** How the owner is reached, nearest link first. */
+  heldBy: string
+  topClasses: { name: string; count: number; size: number }[]
+  /** The largest new object of the group… */
+  sample: HeapNodeRef
+  /** …and its shortest retainer path to a root, nearest holder first. */
+  retainerPath: { edge: string; edgeType: string; holder: HeapNodeRef }[]
+}
+
+export interface HeapDiff {
+  before: HeapSnapshotInfo
+  after: HeapSnapshotInfo
+  totalSizeDelta: number
+  /** Constructors with new or deleted objects, largest size delta first. */
+  classes: HeapClassDiff[]
+  suspects: HeapSuspect[]
 }
 
 declare const shield: Shield

@@ -8,7 +8,36 @@ const { EventEmitter } = require('node:events')
 const v8 = require('node:v8')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { threadId, isMainThread } = require('node:worker_threads')
-const native = require('./binding.js')
+const { platformTriple } = require('./lib/platform')
+
+const INSTANCE = Symbol.for('shield.instance')
+const native = loadNative()
+
+// The platform binary, or null (and one warning) with SHIELD_OPTIONAL=1 so an
+// app on an unsupported platform still starts, unwatched.
+function loadNative() {
+  try {
+    return require('./binding.js')
+  } catch (err) {
+    const triple = platformTriple()
+    const message =
+      `shield: no native binary for ${process.platform}/${process.arch}` +
+      (process.platform === 'linux' ? ` (${triple.endsWith('musl') ? 'musl' : 'glibc'})` : '') +
+      `: looked for shield.${triple}.node and the package shield-${triple}. ` +
+      'Reinstall without --no-optional/--omit=optional so npm fetches the prebuilt package, or build from source: ' +
+      'install Rust (https://rustup.rs) and run `npm rebuild shield`.'
+    if (process.env.SHIELD_OPTIONAL === '1') {
+      process.emitWarning(`${message} SHIELD_OPTIONAL=1: shield is disabled for this process.`, 'ShieldWarning')
+      return null
+    }
+    const e = new Error(message)
+    e.cause = err
+    throw e
+  }
+}
+// Analysis modules load on first use: an app that never analyses pays nothing.
+const heap = () => require('./lib/heap.js')
+const metricsOut = require('./lib/metrics.js')
 
 const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 
@@ -16,9 +45,9 @@ const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 // start(s), flush(s, usage), emergency(s, event) and stop(s); `s` is the
 // running state ({ watcher, options, fns, report }). A feature never throws
 // out of these: failures go to s.report(err).
+const stall = require('./lib/stall')
 const evidence = require('./lib/evidence.js')
-const features = [evidence]
-const noop = () => {}
+const features = [metricsOut, stall, evidence]
 const emitter = new EventEmitter()
 let state = null
 let warnedUnhandled = false
@@ -162,6 +191,38 @@ function hookError(name, err) {
   return e
 }
 
+/**
+ * Raises an emergency ({ type, breaches, ... }) unless the cooldown holds it back:
+ * features see it first, then 'emergency' listeners, then emergencyAction.
+ */
+function fireEmergency(s, reason, usage = s.watcher.usage()) {
+  try {
+    if (s.stopped || !s.watcher.claimEmergency(Date.now())) return
+    const history = historyOf(s)
+    const event = { ...reason, usage, history }
+    // A feature may return a promise (captures in progress): the user's
+    // emergencyAction runs once they settle, with event.artifacts filled in.
+    const pending = []
+    for (const f of features) {
+      if (!f.emergency) continue
+      try {
+        const r = f.emergency(s, event)
+        if (r && typeof r.then === 'function') pending.push(r)
+      } catch (err) {
+        reportError(err)
+      }
+    }
+    emitSafe('emergency', event)
+    if (s.fns.emergencyAction) {
+      const action = s.fns.emergencyAction
+      if (pending.length === 0) runHook(s, 'emergencyAction', action, [history, event])
+      else Promise.allSettled(pending).then(() => runHook(s, 'emergencyAction', action, [history, event]))
+    }
+  } catch (err) {
+    reportError(err)
+  }
+}
+
 function flush() {
   const s = state
   if (!s || s.stopped) return
@@ -179,28 +240,7 @@ function flush() {
       if (hit === true) reason = { type: 'condition', breaches: [] }
     }
     s.last = usage
-    if (reason && s.watcher.claimEmergency(Date.now())) {
-      const history = historyOf(s)
-      const event = { ...reason, usage, history }
-      // A feature may return a promise (captures in progress): the user's
-      // emergencyAction runs once they settle, with event.artifacts filled in.
-      const pending = []
-      for (const f of features) {
-        if (!f.emergency) continue
-        try {
-          const r = f.emergency(s, event)
-          if (r && typeof r.then === 'function') pending.push(r)
-        } catch (err) {
-          reportError(err)
-        }
-      }
-      emitSafe('emergency', event)
-      if (s.fns.emergencyAction) {
-        const action = s.fns.emergencyAction
-        if (pending.length === 0) runHook(s, 'emergencyAction', action, [history, event])
-        else Promise.allSettled(pending).then(() => runHook(s, 'emergencyAction', action, [history, event]))
-      }
-    }
+    if (reason) fireEmergency(s, reason, usage)
   } catch (err) {
     reportError(err)
   }
@@ -211,10 +251,22 @@ function flush() {
  * Throws TypeError/RangeError on a bad option; never throws afterwards.
  */
 function start(options) {
+  if (!native) return api // SHIELD_OPTIONAL=1 without a binary: a no-op
   const { data, fns } = splitOptions(options)
   if (state && !state.stopped) stop()
-  const watcher = new native.Watcher(data, noop, threadId)
-  const s = { watcher, fns, options: data, report: reportError, emit: emitSafe, last: null, historyCache: null, stopped: false, timer: null, observer: null, gcProfiler: null }
+  let s = null
+  // Runs on every heartbeat: keep it trivial. stallMs > 0 when this beat ended a stall.
+  const onBeat = (stallMs) => {
+    if (stallMs > 0 && s && !s.stopped) {
+      try {
+        stall.stallEnded(s, stallMs)
+      } catch (err) {
+        reportError(err)
+      }
+    }
+  }
+  const watcher = new native.Watcher(data, onBeat, threadId)
+  s = { watcher, fns, options: data, report: reportError, emit: emitSafe, emergency: (reason) => fireEmergency(s, reason), last: null, historyCache: null, stopped: false, timer: null, observer: null, gcProfiler: null }
   try {
     s.observer = new PerformanceObserver((list) => {
       if (s.stopped) return
@@ -292,6 +344,17 @@ function stats() {
   return state ? state.watcher.counters() : null
 }
 
+/** Prometheus exposition text of every thread in this process (0.0.4, or OpenMetrics with { openMetrics: true }). */
+function metrics(opts) {
+  if (!native) return ''
+  return metricsOut.metrics(state && !state.stopped ? state : null, opts)
+}
+
+/** Address of the Prometheus listener ({ host, port }), or null. */
+function metricsAddress() {
+  return metricsOut.address(state && !state.stopped ? state : null)
+}
+
 const api = shield
 Object.assign(api, {
   start,
@@ -307,10 +370,12 @@ Object.assign(api, {
   flamegraph: evidence.api.flamegraph,
   flamegraphDiff: evidence.api.flamegraphDiff,
   foldStacks: evidence.api.foldStacks,
-  get running() {
-    return !!state && !state.stopped
-  },
+  heapSummary: (...args) => heap().heapSummary(...args),
+  heapDiff: (...args) => heap().heapDiff(...args),
+  metrics,
+  metricsAddress,
 })
+Object.defineProperty(api, 'running', { get: () => !!state && !state.stopped, enumerable: true })
 for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'prependListener', 'listenerCount']) {
   api[m] = (...args) => {
     const r = emitter[m](...args)
@@ -318,5 +383,16 @@ for (const m of ['on', 'once', 'off', 'addListener', 'removeListener', 'removeAl
   }
 }
 
-module.exports = api
-module.exports.default = api
+api.default = api
+
+// Two copies of shield in one thread (two node_modules copies, or require plus
+// `-r shield/register`) would run two heartbeats and two timers: the first copy
+// loaded wins and later copies hand it out, with a warning.
+const first = globalThis[INSTANCE]
+if (first && first !== api) {
+  process.emitWarning(`shield: loaded twice in this thread (${__dirname}); using the copy loaded first`, 'ShieldWarning')
+  module.exports = first
+} else {
+  Object.defineProperty(globalThis, INSTANCE, { value: api, configurable: true })
+  module.exports = api
+}

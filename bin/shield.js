@@ -46,7 +46,7 @@ async function main(argv) {
     return 2
   }
   const mod = require(path.join(dir, cmd))
-  if (rest.includes('-h') || rest.includes('--help')) {
+  if (mod.usage && (rest.includes('-h') || rest.includes('--help'))) {
     process.stdout.write(mod.usage + '\n')
     return 0
   }

@@ -9,7 +9,9 @@
 const inspector = require('node:inspector')
 const v8 = require('node:v8')
 const { threadId, isMainThread } = require('node:worker_threads')
-const native = require('../binding.js')
+// Loaded on first use: index.js may run without a binary (SHIELD_OPTIONAL=1).
+let binding = null
+const native = () => binding || (binding = require('../binding.js'))
 
 let session = null
 // From index.js: emit a public event, report an internal failure.
@@ -24,7 +26,7 @@ const sleepers = new Set()
 
 function settings() {
   if (active && active.evidence) return active.evidence
-  if (!defaults) defaults = native.evidenceSettings({})
+  if (!defaults) defaults = native().evidenceSettings({})
   return defaults
 }
 
@@ -114,15 +116,15 @@ function announce(kind, written, trigger) {
 // Runs `body(id)` on a freshly opened artifact stream; finishes or aborts it.
 async function streamed(kind, ext, trigger, extra, body) {
   const cfg = settings()
-  const { id } = native.artifactOpen(storeOf(cfg), kind, ext, threadId)
+  const { id } = native().artifactOpen(storeOf(cfg), kind, ext, threadId)
   let meta
   try {
     meta = await body(id, cfg)
   } catch (err) {
-    native.artifactAbort(id)
+    native().artifactAbort(id)
     throw err
   }
-  const written = await native.artifactFinish(id, sidecar(kind, trigger, { ...extra, ...meta }))
+  const written = await native().artifactFinish(id, sidecar(kind, trigger, { ...extra, ...meta }))
   return { ...announce(kind, written, trigger), ...meta }
 }
 
@@ -154,7 +156,7 @@ async function captureCpuProfile(opts, trigger) {
         profile = (await post('Profiler.stop')).profile
         post('Profiler.disable').catch(() => {})
       }
-      native.artifactWrite(id, JSON.stringify(profile))
+      native().artifactWrite(id, JSON.stringify(profile))
       return { samples: profile.samples ? profile.samples.length : 0 }
     }),
   )
@@ -203,7 +205,7 @@ function snapshotFromStream(id) {
     stream.on('data', (chunk) => {
       if (failed) return
       try {
-        native.artifactWrite(id, chunk)
+        native().artifactWrite(id, chunk)
         chunks++
       } catch (err) {
         failed = err
@@ -222,7 +224,7 @@ async function snapshotFromInspector(id) {
   const onChunk = (m) => {
     if (failed) return
     try {
-      native.artifactWrite(id, m.params.chunk)
+      native().artifactWrite(id, m.params.chunk)
       chunks++
     } catch (err) {
       failed = err
@@ -255,7 +257,7 @@ async function captureHeapProfile(opts, trigger) {
       } finally {
         profile = (await post('HeapProfiler.stopSampling')).profile
       }
-      native.artifactWrite(id, JSON.stringify(profile))
+      native().artifactWrite(id, JSON.stringify(profile))
       return { samples: profile.samples ? profile.samples.length : 0 }
     }),
   )
@@ -295,7 +297,7 @@ async function flamegraph(input, opts) {
   const src = toSource(input, 'input')
   const before = opts.before === undefined ? null : toSource(opts.before, 'before')
   try {
-    const r = await native.renderFlamegraph(src, before, draw, opts.output ? { output: opts.output } : null)
+    const r = await native().renderFlamegraph(src, before, draw, opts.output ? { output: opts.output } : null)
     return opts.output ? r.path : r.svg
   } catch (err) {
     throw withOffset(err)
@@ -305,7 +307,7 @@ async function flamegraph(input, opts) {
 /** Folded stacks (`a;b;c weight` lines) of a profile: the text other flame graph tools read. */
 async function foldStacks(input) {
   try {
-    return await native.foldProfile(toSource(input, 'input'))
+    return await native().foldProfile(toSource(input, 'input'))
   } catch (err) {
     throw withOffset(err)
   }
@@ -314,7 +316,7 @@ async function foldStacks(input) {
 // Renders a just-captured profile into logsPath as a `flamegraph` artifact.
 async function renderArtifact(profile, trigger) {
   const cfg = settings()
-  const written = await native.renderFlamegraph(profile.path, null, {}, {
+  const written = await native().renderFlamegraph(profile.path, null, {}, {
     store: storeOf(cfg),
     threadId,
     sidecar: JSON.stringify({ kind: 'flamegraph', pid: process.pid, threadId, createdAt: new Date().toISOString(), source: profile.path, trigger }),
@@ -366,7 +368,7 @@ module.exports = {
     hooks = h
   },
   start(s) {
-    s.evidence = native.evidenceSettings(s.options)
+    s.evidence = native().evidenceSettings(s.options)
     active = s
     const cfg = s.evidence
     if (cfg.heapSnapshotNearHeapLimit > 0 && typeof v8.setHeapSnapshotNearHeapLimit === 'function') {

@@ -60,6 +60,57 @@ pub struct Config {
     pub gc_buckets: Vec<f64>,
     /// Evidence capture: actions, artifact quotas, sampling (see evidence.rs).
     pub evidence: crate::evidence::EvidenceConfig,
+    pub prometheus: Option<crate::prom_http::PrometheusOptions>,
+    pub falcon: Option<crate::falcon::FalconOptions>,
+    pub stall: Option<StallConfig>,
+}
+
+/// `stall: { threshold, capture, samples, interval }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StallConfig {
+    /// A heartbeat unanswered this long is a stall.
+    pub threshold: Duration,
+    /// Take JavaScript stacks of the blocking code while it blocks.
+    pub capture: bool,
+    /// At most this many stack samples per stall.
+    pub samples: u32,
+    /// Time between two stack samples.
+    pub interval: Duration,
+}
+
+impl Default for StallConfig {
+    fn default() -> Self {
+        Self { threshold: Duration::from_millis(500), capture: true, samples: 50, interval: Duration::from_millis(20) }
+    }
+}
+
+fn stall(v: &Value) -> Result<StallConfig, ConfigError> {
+    let mut c = StallConfig::default();
+    match v {
+        Value::Bool(true) => return Ok(c),
+        Value::Object(o) => {
+            for (k, val) in o {
+                let path = format!("stall.{k}");
+                if val.is_null() {
+                    continue;
+                }
+                match k.as_str() {
+                    "threshold" => c.threshold = duration(&path, val, 1.0, 20.0, 3_600_000.0)?,
+                    "capture" => c.capture = val.as_bool().ok_or_else(|| type_err(&path, "a boolean", val))?,
+                    "samples" => c.samples = positive_int(&path, val, 1000)? as u32,
+                    "interval" => c.interval = duration(&path, val, 1.0, 1.0, 10_000.0)?,
+                    _ => {
+                        return Err(ConfigError {
+                            kind: ErrorKind::Type,
+                            message: format!("shield: unknown option '{path}'; stall options are threshold, capture, samples, interval"),
+                        })
+                    }
+                }
+            }
+            Ok(c)
+        }
+        _ => Err(type_err("stall", "true or an object such as { threshold: '500ms', capture: true }", v)),
+    }
 }
 
 impl Default for Config {
@@ -76,6 +127,9 @@ impl Default for Config {
             hold: Duration::ZERO,
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
             evidence: Default::default(),
+            stall: None,
+            prometheus: None,
+            falcon: None,
         }
     }
 }
@@ -92,6 +146,7 @@ pub const KNOWN: &[&str] = &[
     "heartbeatInterval",
     "thresholds",
     "gcDurationBuckets",
+    "stall",
     "emergencyCondition",
     "emergencyAction",
     // evidence.rs
@@ -103,6 +158,8 @@ pub const KNOWN: &[&str] = &[
     "heapSnapshotMargin",
     "heapSnapshotNearHeapLimit",
     "signal",
+    "prometheus",
+    "falcon",
 ];
 
 /// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
@@ -233,6 +290,9 @@ impl Config {
                     c.gc_buckets = b;
                 }
                 k if crate::evidence::KEYS.contains(&k) => crate::evidence::parse_option(&mut c.evidence, k, val)?,
+                "stall" => c.stall = if val == &Value::Bool(false) { None } else { Some(stall(val)?) },
+                "prometheus" => c.prometheus = Some(crate::prom_http::parse_options(val)?),
+                "falcon" => c.falcon = Some(crate::falcon::parse_options(val)?),
                 // Functions: the JS facade checked and removed them.
                 "emergencyCondition" | "emergencyAction" => {}
                 _ => {
@@ -301,5 +361,19 @@ mod tests {
         let e = err(json!({ "gcDurationBuckets": [1, 0.5] }));
         assert!(e.message.contains("increasing"));
         assert_eq!(err(json!(5)).kind, ErrorKind::Type);
+        let e = err(json!({ "stall": { "threshold": "1ms" } }));
+        assert_eq!(e.kind, ErrorKind::Range);
+        assert!(e.message.contains("'stall.threshold'"));
+        assert!(err(json!({ "stall": { "capture": "yes" } })).message.contains("'stall.capture' must be a boolean"));
+        assert!(err(json!({ "stall": "on" })).message.contains("'stall' must be true or an object"));
+    }
+
+    #[test]
+    fn stall_options() {
+        assert_eq!(Config::from_json(&json!({ "stall": true })).unwrap().stall, Some(StallConfig::default()));
+        assert_eq!(Config::from_json(&json!({ "stall": false })).unwrap().stall, None);
+        let c = Config::from_json(&json!({ "stall": { "threshold": "300ms", "samples": 10, "interval": 15, "capture": false } })).unwrap();
+        let s = c.stall.unwrap();
+        assert_eq!((s.threshold, s.samples, s.interval, s.capture), (Duration::from_millis(300), 10, Duration::from_millis(15), false));
     }
 }

@@ -23,6 +23,8 @@ pub struct HeartbeatConfig {
     pub slot: Duration,
     /// Delays at or above this count as time the loop was blocked.
     pub blocked_threshold: Duration,
+    /// A ping outstanding this long makes the loop "stalled" until it answers.
+    pub stall_threshold: Option<Duration>,
 }
 
 impl Default for HeartbeatConfig {
@@ -32,6 +34,7 @@ impl Default for HeartbeatConfig {
             window: Duration::from_secs(60),
             slot: Duration::from_secs(1),
             blocked_threshold: Duration::from_millis(10),
+            stall_threshold: None,
         }
     }
 }
@@ -41,11 +44,28 @@ struct State {
     outstanding: Option<Instant>,
     last_beat: Instant,
     last_lag_us: Option<u64>,
+    /// Longest delay since the last flush, µs.
+    interval_max_us: u64,
     window: SampleWindow,
     total: LogHistogram,
     pings: u64,
     ping_failures: u64,
+    /// When the stall in progress began (the send time of the unanswered ping).
+    stall: Option<Instant>,
+    stalls: u64,
+    stall_total_us: u64,
 }
+
+/// A change of stall state, reported to the stall listener.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StallSignal {
+    /// The loop has not answered for `pending`; it is still blocked.
+    Started { pending: Duration },
+    /// The loop answered after being stalled for `duration`.
+    Ended { duration: Duration },
+}
+
+type StallListener = Box<dyn FnMut(StallSignal) + Send>;
 
 struct Shared {
     origin: Instant,
@@ -53,10 +73,11 @@ struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
+    stall_listener: Mutex<Option<StallListener>>,
 }
 
 /// What the heartbeat has seen, read at one moment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LagSnapshot {
     pub window: WindowSummary,
     pub window_ms: f64,
@@ -65,16 +86,31 @@ pub struct LagSnapshot {
     pub last_ms: Option<f64>,
     /// Age of the ping still waiting for the loop, ms (0 when none waits).
     pub pending_ms: f64,
+    /// Longest delay since the previous flush (a block in progress included), ms.
+    pub interval_max_ms: f64,
     /// Share of the window's wall time spent in delays over the blocked threshold,
     /// including a block still in progress.
     pub blocked_ratio: f64,
     pub blocked_ms: f64,
     pub ping_failures: u64,
+    /// True from stall detection until the loop answers again.
+    pub stalled: bool,
+    pub stalls: u64,
+    /// Time spent in stalls, finished ones plus the one in progress, ms.
+    pub stall_total_ms: f64,
 }
 
 #[derive(Clone)]
 pub struct Heartbeat {
     shared: Arc<Shared>,
+}
+
+impl Shared {
+    fn signal(&self, s: StallSignal) {
+        if let Some(f) = self.stall_listener.lock().as_mut() {
+            f(s);
+        }
+    }
 }
 
 impl Heartbeat {
@@ -95,13 +131,18 @@ impl Heartbeat {
                 outstanding: None,
                 last_beat: origin,
                 last_lag_us: None,
+                interval_max_us: 0,
                 window: SampleWindow::new(slots, slot_ms, config.blocked_threshold.as_micros() as u64),
                 total: LogHistogram::default(),
                 pings: 0,
                 ping_failures: 0,
+                stall: None,
+                stalls: 0,
+                stall_total_us: 0,
             }),
             wake: Condvar::new(),
             thread: Mutex::new(None),
+            stall_listener: Mutex::new(None),
         });
         let worker = shared.clone();
         let handle = std::thread::Builder::new().name("shield-heartbeat".into()).spawn(move || {
@@ -110,8 +151,18 @@ impl Heartbeat {
                 if st.stopped {
                     return;
                 }
-                if st.outstanding.is_some() {
-                    // The loop has not answered yet; wait for its beat (or stop).
+                if let Some(sent) = st.outstanding {
+                    // The loop has not answered yet: see whether that is a stall,
+                    // then wait for its beat (or stop).
+                    if let (Some(limit), None) = (worker.config.stall_threshold, st.stall) {
+                        let pending = sent.elapsed();
+                        if pending >= limit {
+                            st.stall = Some(sent);
+                            st.stalls += 1;
+                            parking_lot::MutexGuard::unlocked(&mut st, || worker.signal(StallSignal::Started { pending }));
+                            continue;
+                        }
+                    }
                     worker.wake.wait_for(&mut st, worker.config.interval);
                     continue;
                 }
@@ -140,7 +191,8 @@ impl Heartbeat {
     }
 
     /// Called on the JS thread when a ping runs. Cheap: one lock, one push.
-    pub fn beat(&self) {
+    /// Returns the length of the stall this beat ended, if any.
+    pub fn beat(&self) -> Option<Duration> {
         let now = Instant::now();
         let now_ms = self.now_ms(now);
         let mut st = self.shared.state.lock();
@@ -149,22 +201,54 @@ impl Heartbeat {
             st.window.record(now_ms, us);
             st.total.record(us);
             st.last_lag_us = Some(us);
+            st.interval_max_us = st.interval_max_us.max(us);
+        }
+        let ended = st.stall.take().map(|start| now.duration_since(start));
+        if let Some(d) = ended {
+            st.stall_total_us += d.as_micros() as u64;
         }
         st.last_beat = now;
         drop(st);
         self.shared.wake.notify_one();
+        if let Some(duration) = ended {
+            self.shared.signal(StallSignal::Ended { duration });
+        }
+        ended
     }
 
+    /// Sets (or clears) the function told when a stall starts and ends. It runs on
+    /// the heartbeat thread (start) or the JS thread (end) and must not block.
+    pub fn set_stall_listener(&self, listener: Option<StallListener>) {
+        *self.shared.stall_listener.lock() = listener;
+    }
+
+    /// What the heartbeat holds now; reading never resets anything.
     pub fn snapshot(&self) -> LagSnapshot {
+        self.read(false)
+    }
+
+    /// Like [`snapshot`](Self::snapshot), and starts a new flush interval for `interval_max_ms`.
+    /// Only the flush (one reader per watcher) calls this.
+    pub fn flush_snapshot(&self) -> LagSnapshot {
+        self.read(true)
+    }
+
+    fn read(&self, new_interval: bool) -> LagSnapshot {
         let now = Instant::now();
         let now_ms = self.now_ms(now);
-        let st = self.shared.state.lock();
+        let mut st = self.shared.state.lock();
         let window = st.window.summary(now_ms);
         let pending_ms = st.outstanding.map(|t| now.duration_since(t).as_secs_f64() * 1000.0).unwrap_or(0.0);
         let threshold_ms = self.shared.config.blocked_threshold.as_secs_f64() * 1000.0;
         let blocked_ms = window.blocked_ms + if pending_ms >= threshold_ms { pending_ms } else { 0.0 };
         let span_ms = (st.window.span_ms() as f64).min(now_ms.max(1) as f64);
+        let interval_max_ms = (st.interval_max_us as f64 / 1000.0).max(pending_ms);
+        let stall_now_ms = st.stall.map_or(0.0, |t| now.duration_since(t).as_secs_f64() * 1000.0);
+        if new_interval {
+            st.interval_max_us = 0;
+        }
         LagSnapshot {
+            interval_max_ms,
             since_start: st.total.stats(),
             last_ms: st.last_lag_us.map(|us| us as f64 / 1000.0),
             pending_ms,
@@ -172,6 +256,9 @@ impl Heartbeat {
             blocked_ms,
             window_ms: span_ms,
             ping_failures: st.ping_failures,
+            stalled: st.stall.is_some(),
+            stalls: st.stalls,
+            stall_total_ms: st.stall_total_us as f64 / 1000.0 + stall_now_ms,
             window,
         }
     }
@@ -181,9 +268,10 @@ impl Heartbeat {
         self.shared.state.lock().outstanding.map(|t| t.elapsed())
     }
 
-    /// Stops and joins the thread (which drops `ping`). Idempotent.
+    /// Stops and joins the thread (which drops `ping` and the stall listener). Idempotent.
     pub fn stop(&self) {
         self.shared.state.lock().stopped = true;
+        self.set_stall_listener(None);
         self.shared.wake.notify_all();
         let handle = self.shared.thread.lock().take();
         if let Some(h) = handle {
@@ -218,13 +306,16 @@ mod tests {
         });
         js.join().unwrap();
         let s = hb.snapshot();
-        hb.stop();
         let w = s.window.stats.unwrap();
         assert_eq!(w.count, 40);
         assert!(w.max >= 50.0 && w.max < 75.0, "max {}", w.max);
         assert!(w.p50 < 5.0, "p50 {}", w.p50);
         assert!(s.blocked_ms >= 50.0);
         assert_eq!(s.since_start.unwrap().count, 40);
+        assert_eq!(s.interval_max_ms, w.max);
+        assert_eq!(hb.flush_snapshot().interval_max_ms, w.max);
+        assert_eq!(hb.flush_snapshot().interval_max_ms, 0.0, "a flush starts a new interval");
+        hb.stop();
     }
 
     #[test]
@@ -239,6 +330,40 @@ mod tests {
         hb.stop();
         hb.stop();
         assert!(t.elapsed() < Duration::from_millis(50));
+    }
+
+    #[test]
+    fn stalls_start_while_blocked_and_end_on_the_next_beat() {
+        let cfg = HeartbeatConfig { stall_threshold: Some(Duration::from_millis(30)), ..quick() };
+        let (tx, rx) = bounded::<()>(1);
+        let hb = Heartbeat::start(cfg, move || tx.try_send(()).is_ok()).unwrap();
+        let (sig_tx, sig_rx) = crossbeam_channel::unbounded();
+        hb.set_stall_listener(Some(Box::new(move |s| {
+            let _ = sig_tx.send(s);
+        })));
+        rx.recv().unwrap();
+        // The "loop" is stuck for 80 ms: the start is signalled while it is stuck.
+        let started = sig_rx.recv_timeout(Duration::from_millis(200)).unwrap();
+        match started {
+            StallSignal::Started { pending } => assert!(pending >= Duration::from_millis(30) && pending < Duration::from_millis(60)),
+            other => panic!("{other:?}"),
+        }
+        let during = hb.snapshot();
+        assert!(during.stalled && during.stalls == 1);
+        std::thread::sleep(Duration::from_millis(50));
+        let ended = hb.beat().unwrap();
+        assert!(ended >= Duration::from_millis(75), "{ended:?}");
+        assert_eq!(sig_rx.recv_timeout(Duration::from_millis(100)).unwrap(), StallSignal::Ended { duration: ended });
+        let after = hb.snapshot();
+        assert!(!after.stalled);
+        assert!((after.stall_total_ms - ended.as_secs_f64() * 1000.0).abs() < 1.0);
+        // quick beats afterwards are not stalls
+        for _ in 0..5 {
+            rx.recv().unwrap();
+            assert!(hb.beat().is_none());
+        }
+        assert_eq!(hb.snapshot().stalls, 1);
+        hb.stop();
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub struct SampleWindow {
 }
 
 /// What a window holds at one moment.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WindowSummary {
     pub stats: Option<Stats>,
     /// Time spent in delays at or above the blocked threshold, in ms.

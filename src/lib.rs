@@ -9,14 +9,30 @@ pub mod config;
 pub mod evidence;
 pub mod flamegraph;
 pub mod gc;
+pub mod heapsnapshot;
+pub mod exporter;
+pub mod exposition;
+pub mod falcon;
+pub mod health;
 pub mod heartbeat;
 pub mod histogram;
+pub mod hub;
+pub mod optparse;
+pub mod procinfo;
+pub mod prom_http;
+pub mod pusher;
+pub mod pushgateway;
 pub mod rules;
 pub mod units;
 pub mod usage;
 pub mod watcher;
 
-use std::sync::{Arc, OnceLock};
+mod bind_heap;
+mod bind_metrics;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
@@ -25,7 +41,7 @@ use napi_derive::napi;
 use parking_lot::Mutex;
 
 use crate::config::{Config, ErrorKind};
-use crate::heartbeat::{Heartbeat, HeartbeatConfig};
+use crate::heartbeat::{Heartbeat, HeartbeatConfig, StallSignal};
 use crate::usage::RuntimeSample;
 
 /// A bad option, returned as a value so the JS facade throws it from the
@@ -50,6 +66,32 @@ pub fn check_options(options: serde_json::Value) -> Option<OptionError> {
     })
 }
 
+/// Heartbeats that watch for stalls, by watcher key, so the sentinel worker
+/// (another JS thread) can subscribe to the stalls of the thread it watches.
+static STALL_WATCHED: LazyLock<Mutex<HashMap<u32, Heartbeat>>> = LazyLock::new(Default::default);
+static NEXT_KEY: AtomicU32 = AtomicU32::new(1);
+
+/// Subscribes the calling thread to the stalls of watcher `key`: `onStall("start", pendingMs)`
+/// while the watched loop is blocked, `onStall("end", durationMs)` when it runs again.
+/// The subscription keeps the calling thread's loop alive until the watcher stops.
+/// Returns false when no such watcher watches for stalls.
+#[napi(catch_unwind)]
+pub fn subscribe_stalls(key: u32, on_stall: Function<(String, f64), ()>) -> Result<bool> {
+    let Some(hb) = STALL_WATCHED.lock().get(&key).cloned() else { return Ok(false) };
+    let tsfn = on_stall
+        .build_threadsafe_function::<(String, f64)>()
+        .callee_handled::<false>()
+        .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+    hb.set_stall_listener(Some(Box::new(move |s| {
+        let args = match s {
+            StallSignal::Started { pending } => ("start".to_string(), pending.as_secs_f64() * 1000.0),
+            StallSignal::Ended { duration } => ("end".to_string(), duration.as_secs_f64() * 1000.0),
+        };
+        tsfn.call(args, ThreadsafeFunctionCallMode::NonBlocking);
+    })));
+    Ok(true)
+}
+
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::new(Status::GenericFailure, format!("shield: {e}"))
 }
@@ -57,18 +99,22 @@ fn internal(e: impl std::fmt::Display) -> Error {
 /// The per-thread watcher: heartbeat thread plus the pure core.
 #[napi]
 pub struct Watcher {
+    key: u32,
     config: Config,
     core: Arc<Mutex<watcher::Watcher>>,
     heartbeat: Heartbeat,
-    cleanup: Option<CleanupEnvHook<Heartbeat>>,
+    cleanup: Option<CleanupEnvHook<(Heartbeat, u32, u64, u32)>>,
+    thread_id: u32,
+    /// Registration in the process-wide hub the exporters read.
+    hub_reg: u64,
 }
 
 #[napi]
 impl Watcher {
-    /// `onBeat` is called on this thread for each heartbeat (a no-op function is fine:
-    /// the lag is measured before it runs).
+    /// `onBeat(stallMs)` is called on this thread for each heartbeat, with the length of
+    /// the stall that heartbeat ended (0 when none); the lag is measured before it runs.
     #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, options: serde_json::Value, on_beat: Function<(), ()>, thread_id: u32) -> Result<Self> {
+    pub fn new(env: Env, options: serde_json::Value, on_beat: Function<f64, ()>, thread_id: u32) -> Result<Self> {
         let config = Config::from_json(&options).map_err(|e| Error::new(Status::InvalidArg, e.message))?;
         let cell: Arc<OnceLock<Heartbeat>> = Arc::new(OnceLock::new());
         let beat_cell = cell.clone();
@@ -78,19 +124,54 @@ impl Watcher {
             .callee_handled::<false>()
             .max_queue_size::<2>()
             .build_callback(move |_| {
-                if let Some(hb) = beat_cell.get() {
-                    hb.beat();
-                }
-                Ok(())
+                let stall = beat_cell.get().and_then(|hb| hb.beat());
+                Ok(stall.map_or(0.0, |d| d.as_secs_f64() * 1000.0))
             })?;
-        let hb_config = HeartbeatConfig { interval: config.heartbeat_interval, window: config.window, ..HeartbeatConfig::default() };
+        let hb_config = HeartbeatConfig {
+            interval: config.heartbeat_interval,
+            window: config.window,
+            stall_threshold: config.stall.as_ref().map(|s| s.threshold),
+            ..HeartbeatConfig::default()
+        };
         let heartbeat = Heartbeat::start(hb_config, move || tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok)
             .map_err(internal)?;
         let _ = cell.set(heartbeat.clone());
-        // A worker_thread that ends without stop() must not leave its heartbeat thread behind.
-        let cleanup = env.add_env_cleanup_hook(heartbeat.clone(), |hb| hb.stop())?;
-        let core = watcher::Watcher::new(&config, std::process::id(), thread_id);
-        Ok(Self { config, core: Arc::new(Mutex::new(core)), heartbeat, cleanup: Some(cleanup) })
+        let core = Arc::new(Mutex::new(watcher::Watcher::new(&config, std::process::id(), thread_id)));
+        if let Ok(v) = env.get_node_version() {
+            hub::global().set_node_version(hub::NodeVersion { major: v.major, minor: v.minor, patch: v.patch });
+        }
+        let hub_reg = hub::global().register(thread_id, heartbeat.clone(), Some(core.clone()), config.gc_buckets.clone());
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        if config.stall.is_some() {
+            STALL_WATCHED.lock().insert(key, heartbeat.clone());
+        }
+        // A worker_thread that ends without stop() must not leave its heartbeat thread
+        // (or its series in the hub, or its stall subscription) behind.
+        let cleanup = env.add_env_cleanup_hook((heartbeat.clone(), thread_id, hub_reg, key), |(hb, t, r, key)| {
+            STALL_WATCHED.lock().remove(&key);
+            hb.stop();
+            hub::global().deregister(t, r);
+        })?;
+        Ok(Self { key, config, core, heartbeat, cleanup: Some(cleanup), thread_id, hub_reg })
+    }
+
+    /// Identifies this watcher to `subscribeStalls`.
+    #[napi(getter)]
+    pub fn key(&self) -> u32 {
+        self.key
+    }
+
+    /// The parsed `stall` option, or null when stalls are not watched.
+    #[napi(getter, ts_return_type = "{ thresholdMs: number; capture: boolean; samples: number; intervalMs: number } | null")]
+    pub fn stall(&self) -> Option<serde_json::Value> {
+        self.config.stall.as_ref().map(|s| {
+            serde_json::json!({
+                "thresholdMs": s.threshold.as_secs_f64() * 1000.0,
+                "capture": s.capture,
+                "samples": s.samples,
+                "intervalMs": s.interval.as_secs_f64() * 1000.0,
+            })
+        })
     }
 
     /// Flush period the facade's timer runs at, ms.
@@ -120,9 +201,11 @@ impl Watcher {
             breaches: &'a [rules::Breach],
         }
         let sample: RuntimeSample = env.from_js_value(sample)?;
-        let lag = self.heartbeat.snapshot();
+        let lag = self.heartbeat.flush_snapshot();
         let out = self.core.lock().flush(&sample, &lag);
-        env.to_js_value(&Out { usage: &out.usage, breaches: &out.breaches })
+        let js = env.to_js_value(&Out { usage: &out.usage, breaches: &out.breaches });
+        hub::global().update(self.thread_id, self.hub_reg, out.usage, Arc::new(sample));
+        js
     }
 
     /// The latest usage, or `null` before the first flush.
@@ -143,7 +226,11 @@ impl Watcher {
     /// True when an emergency may fire now; starts the cooldown.
     #[napi(catch_unwind)]
     pub fn claim_emergency(&self, now_ms: f64) -> bool {
-        self.core.lock().claim_emergency(now_ms)
+        let claimed = self.core.lock().claim_emergency(now_ms);
+        if claimed {
+            hub::global().count_emergency(self.thread_id);
+        }
+        claimed
     }
 
     /// Counters about shield itself.
@@ -168,7 +255,9 @@ impl Watcher {
     /// Stops the heartbeat thread. Idempotent.
     #[napi(catch_unwind)]
     pub fn stop(&mut self, env: Env) -> Result<()> {
+        STALL_WATCHED.lock().remove(&self.key);
         self.heartbeat.stop();
+        hub::global().deregister(self.thread_id, self.hub_reg);
         if let Some(hook) = self.cleanup.take() {
             env.remove_env_cleanup_hook(hook)?;
         }
@@ -178,6 +267,8 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
+        STALL_WATCHED.lock().remove(&self.key);
         self.heartbeat.stop();
+        hub::global().deregister(self.thread_id, self.hub_reg);
     }
 }

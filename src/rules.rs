@@ -77,7 +77,8 @@ impl Metric {
     pub fn read(self, u: &Usage) -> Option<f64> {
         match self {
             Metric::EventLoopLagP99 => u.event_loop.lag.map(|s| s.p99.max(u.event_loop.pending_ms)),
-            Metric::EventLoopLagMax => Some(u.event_loop.lag.map_or(0.0, |s| s.max).max(u.event_loop.pending_ms)),
+            // The interval, not the window: a spike must not keep firing for a whole window after it ended.
+            Metric::EventLoopLagMax => Some(u.event_loop.interval_max_ms),
             Metric::EventLoopBlockedRatio => Some(u.event_loop.blocked_ratio),
             Metric::EventLoopUtilization => u.event_loop.utilization,
             Metric::HeapUsed => Some(u.heap.used),

@@ -69,9 +69,16 @@ pub struct EventLoop {
     pub last_lag_ms: Option<f64>,
     /// Age of a heartbeat still waiting for the loop, ms (a block in progress).
     pub pending_ms: f64,
+    /// Longest delay since the previous flush (a block in progress included), ms.
+    pub interval_max_ms: f64,
     /// Wall time the loop spent in delays of 10 ms or more over the window, ms and share.
     pub blocked_ms: f64,
     pub blocked_ratio: f64,
+    /// True while a stall (option `stall`) is in progress.
+    pub stalled: bool,
+    /// Stalls since start, and the time spent in them (the one in progress included), ms.
+    pub stalls: u64,
+    pub stall_ms: f64,
     /// Event-loop utilization over the flush interval (0..1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub utilization: Option<f64>,
@@ -204,8 +211,12 @@ impl RateTracker {
                 lag_since_start: lag.since_start,
                 last_lag_ms: lag.last_ms,
                 pending_ms: lag.pending_ms,
+                interval_max_ms: lag.interval_max_ms,
                 blocked_ms: lag.blocked_ms,
                 blocked_ratio: lag.blocked_ratio,
+                stalled: lag.stalled,
+                stalls: lag.stalls,
+                stall_ms: lag.stall_total_ms,
                 utilization: prev.and_then(|p| utilization(&p, &now)),
             },
             gc,
@@ -224,19 +235,9 @@ impl RateTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::WindowSummary;
 
     fn lag() -> LagSnapshot {
-        LagSnapshot {
-            window: WindowSummary { stats: None, blocked_ms: 0.0, dropped: 0 },
-            window_ms: 1000.0,
-            since_start: None,
-            last_ms: None,
-            pending_ms: 0.0,
-            blocked_ratio: 0.0,
-            blocked_ms: 0.0,
-            ping_failures: 0,
-        }
+        LagSnapshot::default()
     }
 
     fn sample(t: f64, cpu_us: f64, active: f64) -> RuntimeSample {

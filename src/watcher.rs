@@ -94,20 +94,10 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::WindowSummary;
     use serde_json::json;
 
     fn lag() -> LagSnapshot {
-        LagSnapshot {
-            window: WindowSummary { stats: None, blocked_ms: 0.0, dropped: 0 },
-            window_ms: 0.0,
-            since_start: None,
-            last_ms: None,
-            pending_ms: 0.0,
-            blocked_ratio: 0.0,
-            blocked_ms: 0.0,
-            ping_failures: 0,
-        }
+        LagSnapshot::default()
     }
 
     #[test]
