@@ -213,7 +213,10 @@ function snapshotFromStream(id) {
       }
     })
     stream.once('error', (err) => reject(failed || err))
-    stream.once('close', () => (failed ? reject(failed) : resolve({ chunks, via: 'stream', pauseMs: Number(process.hrtime.bigint() - t0) / 1e6 })))
+    // 'end' (Node 18's snapshot stream emits no 'close'); 'close' covers a destroyed stream.
+    const done = () => (failed ? reject(failed) : resolve({ chunks, via: 'stream', pauseMs: Number(process.hrtime.bigint() - t0) / 1e6 }))
+    stream.once('end', done)
+    stream.once('close', () => failed && reject(failed))
   })
 }
 
