@@ -61,13 +61,78 @@ export declare class Watcher {
   stop(): void
 }
 
+/** Drops a stream and its temp file. */
+export declare function artifactAbort(id: number): void
+
+/**
+ * Completes a stream off the JS thread: flush, fsync, rename, sidecar,
+ * rotation. Resolves `{ path, bytes, sidecar, rotated }`.
+ */
+export declare function artifactFinish(id: number, sidecar?: string | undefined | null): Promise<unknown>
+
+/** A written artifact. */
+export interface ArtifactInfo {
+  /** The SVG, when rendered to memory. */
+  svg?: string
+  path?: string
+  bytes: number
+  /** The `.json` sidecar next to a stored artifact. */
+  sidecar?: string
+  /** Older artifacts removed to keep the quota. */
+  rotated: Array<string>
+}
+
+/**
+ * Opens a streamed artifact: the temp file is created now (so an unwritable
+ * `logsPath` fails before anything is captured). Returns `{ id, path }`.
+ */
+export declare function artifactOpen(store: StoreOptions, kind: string, ext: string, threadId: number): { id: number; path: string }
+
+/** Hands a chunk to the writer thread (copied out of the JS string). */
+export declare function artifactWrite(id: number, chunk: string | Buffer): void
+
 /** Checks `start()` options; `null` when they are valid. */
 export declare function checkOptions(options: any): OptionError | null
+
+/** Resolved evidence settings for `start()` options (already checked). */
+export declare function evidenceSettings(options: any): any
 
 export interface ExporterAddress {
   host: string
   port: number
 }
+
+/** Flame graph drawing options. */
+export interface FlamegraphOptions {
+  title?: string
+  subtitle?: string
+  /** Leave out frames narrower than this many pixels (default 0.1). */
+  minWidth?: number
+  /** Merge stacks from the leaf. */
+  reverse?: boolean
+  /**
+   * An inferno palette: hot (CPU default), mem (heap default), io, red, green, blue, aqua,
+   * yellow, purple, orange, js, java, perl, python, rust, wakeup.
+   */
+  colors?: string
+  /** Image width in pixels (default 1200). */
+  width?: number
+  /** Differential: scale "before" to the "after" total (default true). */
+  normalize?: boolean
+}
+
+/** Where a rendered SVG goes: returned, written to a path, or stored as an artifact. */
+export interface FlamegraphTarget {
+  /** Write here (atomically) instead of returning the SVG. */
+  output?: string
+  /** Store in logsPath as a `flamegraph` artifact (with rotation). */
+  store?: StoreOptions
+  threadId?: number
+  /** Sidecar JSON for a stored artifact. */
+  sidecar?: string
+}
+
+export declare function foldProfile(input: string | Buffer): Promise<string>
 
 /**
  * Comparison of two `.heapsnapshot` files (by node id) with leak attribution,
@@ -92,6 +157,19 @@ export interface OptionError {
   /** `"TypeError"` or `"RangeError"`. */
   kind: string
   message: string
+}
+
+/**
+ * Renders a `.cpuprofile`/`.heapprofile` (a path or its bytes) to an SVG
+ * flame graph on the libuv pool; with `before`, a differential one.
+ */
+export declare function renderFlamegraph(input: string | Buffer, before?: string | Buffer | undefined | null, options?: FlamegraphOptions | undefined | null, target?: FlamegraphTarget | undefined | null): Promise<unknown>
+
+/** Where artifacts go and how many may stay (from `evidenceSettings`). */
+export interface StoreOptions {
+  logsPath: string
+  maxArtifacts: number
+  maxDiskBytes: number
 }
 
 /**

@@ -180,6 +180,12 @@ export interface EmergencyEvent {
   breaches: Breach[]
   usage: Usage
   history: Usage[]
+  /**
+   * Files the `actions` wrote for this emergency. Empty when the 'emergency'
+   * event is emitted; complete when `emergencyAction` runs (it waits for the
+   * captures, so it runs `samplingTime` later when a profile is captured).
+   */
+  artifacts: Artifact[]
   /** With type 'stall'. */
   stall?: StallEvent
 }
@@ -233,8 +239,69 @@ export interface FalconOptions {
   tags?: Record<string, string | number>
 }
 
+/** What an emergency (or the signal) captures. 'flamegraph' implies a CPU profile and also renders a heap profile when one is taken. */
+export type Action = 'cpuprofile' | 'flamegraph' | 'heapsnapshot' | 'heapprofile'
+
+/** Why an artifact was taken (also in its `.json` sidecar). */
+export interface Trigger {
+  type: 'api' | 'threshold' | 'condition' | 'signal'
+  breaches?: Breach[]
+  signal?: string
+  /** ISO time of the usage snapshot that fired. */
+  at?: string
+}
+
+/** A file shield wrote: `<kind>-<pid>-<thread>-<iso time>.<ext>`, mode 0600, in logsPath. */
+export interface Artifact {
+  kind: 'cpuprofile' | 'heapsnapshot' | 'heapprofile' | 'flamegraph'
+  path: string
+  /** Size of the file, bytes. */
+  bytes: number
+  /** The `.json` sidecar: kind, pid, threadId, createdAt, node, trigger, usage at the time. */
+  sidecar: string | null
+  /** Older artifacts removed to keep maxArtifacts/maxDiskBytes. */
+  rotated: string[]
+  trigger: Trigger
+}
+
+export interface ProfileArtifact extends Artifact {
+  /** Samples in the profile. */
+  samples: number
+}
+
+export interface SnapshotArtifact extends Artifact {
+  /** Chunks streamed to the writer thread. */
+  chunks: number
+  /** How it was taken: v8.getHeapSnapshot() ('stream') or the inspector fallback. */
+  via: 'stream' | 'inspector'
+  /** Time the snapshot held this thread, ms. */
+  pauseMs: number
+}
+
+export interface FlamegraphOptions {
+  /** Write the SVG here (atomically) and resolve the path instead of the SVG text. */
+  output?: string
+  /** A second profile: draw a differential flame graph (red: grew since `before`, blue: shrank). */
+  before?: ProfileInput
+  title?: string
+  subtitle?: string
+  /** Leave out frames narrower than this many pixels (default 0.1). */
+  minWidth?: number
+  /** Merge stacks from the leaf: who calls the hot function. */
+  reverse?: boolean
+  /** inferno palette: 'hot' (CPU default), 'mem' (heap default), 'io', 'red', 'green', 'blue', 'aqua', 'yellow', 'purple', 'orange', 'js', 'java', 'perl', 'python', 'rust', 'wakeup'. */
+  colors?: string
+  /** Image width, px (default 1200). */
+  width?: number
+  /** Differential: scale `before` to the total of the input (default true). */
+  normalize?: boolean
+}
+
+/** A `.cpuprofile`/`.heapprofile`: a file path, its bytes, the parsed object, or a capture result. */
+export type ProfileInput = string | Uint8Array | object | { path: string }
+
 export interface Options {
-  /** Where artifacts are written (default: the working directory). */
+  /** Where artifacts are written (default: `<cwd>/shield-logs`, created 0700). */
   logsPath?: string
   /** CPU profile length, s (v8-perf-shield; default 60). */
   samplingTime?: number | string
@@ -257,6 +324,25 @@ export interface Options {
   thresholds?: Thresholds
   /** GC pause histogram buckets, seconds (prom-client's default [0.001, 0.01, 0.1, 1, 2, 5]). */
   gcDurationBuckets?: number[]
+  /** What an emergency captures (default: nothing). The CPU and heap profiles last samplingTime. */
+  actions?: Action[]
+  /** Most artifacts kept in logsPath; the oldest are removed first (default 20). */
+  maxArtifacts?: number
+  /** Most bytes kept in logsPath, sidecars included (default '1GB'); a stream that grows past it is abandoned. */
+  maxDiskBytes?: Size
+  /** CPU profiler sampling interval: microseconds, or '1ms' / '500us' (default 1000 µs). */
+  samplingInterval?: number | string
+  /** Heap sampling profiler: average bytes between samples (default 32768). */
+  heapSamplingInterval?: Size
+  /**
+   * A heap snapshot is refused (an 'error') when heap limit − heap used is below this:
+   * a ratio of the heap limit (default 0.25) or a size ('256MB').
+   */
+  heapSnapshotMargin?: number | Size
+  /** v8.setHeapSnapshotNearHeapLimit(n): Node writes up to n snapshots near an OOM, to its diagnostic dir (default 0: off). */
+  heapSnapshotNearHeapLimit?: number
+  /** A signal that captures (main thread only): 'SIGUSR2' takes a heap snapshot; or { name, actions }. SIGUSR1 is Node's. */
+  signal?: string | false | { name: string; actions?: Action[] }
   /** Stuck-loop detection: `true` for the defaults, or details. */
   stall?:
     | boolean
@@ -307,7 +393,20 @@ export interface Shield {
   /** Where the Prometheus listener is bound, or null. */
   metricsAddress(): { host: string; port: number } | null
   readonly running: boolean
+  /** Captures a CPU profile for `duration` (default samplingTime) with `interval` µs sampling. */
+  cpuProfile(options?: { duration?: Duration; interval?: number }): Promise<ProfileArtifact>
+  /** Streams a heap snapshot to logsPath (refused near the heap limit, see heapSnapshotMargin). */
+  heapSnapshot(): Promise<SnapshotArtifact>
+  /** Captures a sampling heap profile (who allocates what is still live) for `duration`; `interval` bytes. */
+  heapProfile(options?: { duration?: Duration; interval?: number }): Promise<ProfileArtifact>
+  /** Renders a profile as an SVG flame graph off the JS thread: the SVG text, or the path with `output`. Errors carry `offset` for bad input. */
+  flamegraph(input: ProfileInput, options?: FlamegraphOptions): Promise<string>
+  /** Differential flame graph of two profiles. */
+  flamegraphDiff(before: ProfileInput, after: ProfileInput, options?: Omit<FlamegraphOptions, 'before'>): Promise<string>
+  /** Folded stacks ('a;b;c weight' lines) of a profile, for other flame graph tools. */
+  foldStacks(input: ProfileInput): Promise<string>
   on(event: 'usage', listener: (usage: Usage) => void): Shield
+  on(event: 'artifact', listener: (artifact: Artifact) => void): Shield
   on(event: 'emergency', listener: (event: EmergencyEvent) => void): Shield
   on(event: 'error', listener: (error: Error) => void): Shield
   on(event: 'stall', listener: (event: StallEvent) => void): Shield

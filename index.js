@@ -46,7 +46,8 @@ const FUNCTION_OPTIONS = ['emergencyCondition', 'emergencyAction']
 // running state ({ watcher, options, fns, report }). A feature never throws
 // out of these: failures go to s.report(err).
 const stall = require('./lib/stall')
-const features = [metricsOut, stall]
+const evidence = require('./lib/evidence.js')
+const features = [metricsOut, stall, evidence]
 const emitter = new EventEmitter()
 let state = null
 let warnedUnhandled = false
@@ -79,6 +80,8 @@ function splitOptions(options) {
   if (err) throw new (err.kind === 'RangeError' ? RangeError : TypeError)(err.message)
   return { data, fns }
 }
+
+for (const f of features) if (f.attach) f.attach({ emit: (...a) => emitSafe(...a), report: (e) => reportError(e) })
 
 function reportError(err) {
   if (state) {
@@ -197,9 +200,24 @@ function fireEmergency(s, reason, usage = s.watcher.usage()) {
     if (s.stopped || !s.watcher.claimEmergency(Date.now())) return
     const history = historyOf(s)
     const event = { ...reason, usage, history }
-    for (const f of features) if (f.emergency) f.emergency(s, event)
+    // A feature may return a promise (captures in progress): the user's
+    // emergencyAction runs once they settle, with event.artifacts filled in.
+    const pending = []
+    for (const f of features) {
+      if (!f.emergency) continue
+      try {
+        const r = f.emergency(s, event)
+        if (r && typeof r.then === 'function') pending.push(r)
+      } catch (err) {
+        reportError(err)
+      }
+    }
     emitSafe('emergency', event)
-    if (s.fns.emergencyAction) runHook(s, 'emergencyAction', s.fns.emergencyAction, [history, event])
+    if (s.fns.emergencyAction) {
+      const action = s.fns.emergencyAction
+      if (pending.length === 0) runHook(s, 'emergencyAction', action, [history, event])
+      else Promise.allSettled(pending).then(() => runHook(s, 'emergencyAction', action, [history, event]))
+    }
   } catch (err) {
     reportError(err)
   }
@@ -345,6 +363,13 @@ Object.assign(api, {
   history,
   flush: flushNow,
   stats,
+  // Evidence (lib/evidence.js): each resolves { path, bytes, sidecar, rotated, ... }.
+  cpuProfile: evidence.api.cpuProfile,
+  heapSnapshot: evidence.api.heapSnapshot,
+  heapProfile: evidence.api.heapProfile,
+  flamegraph: evidence.api.flamegraph,
+  flamegraphDiff: evidence.api.flamegraphDiff,
+  foldStacks: evidence.api.foldStacks,
   heapSummary: (...args) => heap().heapSummary(...args),
   heapDiff: (...args) => heap().heapDiff(...args),
   metrics,

@@ -6,8 +6,10 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { threadId } = require('node:worker_threads')
 
+// Same default as the evidence writer (src/evidence.rs): <cwd>/shield-logs,
+// so artifacts never land loose in the app's working directory.
 function logsDir(s) {
-  return path.resolve(s.options.logsPath || process.cwd())
+  return path.resolve(s.options.logsPath || path.join(process.cwd(), 'shield-logs'))
 }
 
 function writeArtifact(s, kind, ext, text) {

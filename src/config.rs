@@ -35,11 +35,11 @@ fn shown(v: &Value) -> String {
     if s.len() > 40 { format!("{}…", &s[..s.char_indices().nth(39).map_or(s.len(), |(i, _)| i)]) } else { s }
 }
 
-fn type_err(path: &str, expected: &str, got: &Value) -> ConfigError {
+pub(crate) fn type_err(path: &str, expected: &str, got: &Value) -> ConfigError {
     ConfigError { kind: ErrorKind::Type, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
 }
 
-fn range_err(path: &str, expected: &str, got: &Value) -> ConfigError {
+pub(crate) fn range_err(path: &str, expected: &str, got: &Value) -> ConfigError {
     ConfigError { kind: ErrorKind::Range, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
 }
 
@@ -58,6 +58,8 @@ pub struct Config {
     pub hold: Duration,
     /// GC pause histogram buckets, seconds.
     pub gc_buckets: Vec<f64>,
+    /// Evidence capture: actions, artifact quotas, sampling (see evidence.rs).
+    pub evidence: crate::evidence::EvidenceConfig,
     pub prometheus: Option<crate::prom_http::PrometheusOptions>,
     pub falcon: Option<crate::falcon::FalconOptions>,
     pub stall: Option<StallConfig>,
@@ -124,6 +126,7 @@ impl Default for Config {
             thresholds: Vec::new(),
             hold: Duration::ZERO,
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),
+            evidence: Default::default(),
             stall: None,
             prometheus: None,
             falcon: None,
@@ -146,6 +149,15 @@ pub const KNOWN: &[&str] = &[
     "stall",
     "emergencyCondition",
     "emergencyAction",
+    // evidence.rs
+    "actions",
+    "maxArtifacts",
+    "maxDiskBytes",
+    "samplingInterval",
+    "heapSamplingInterval",
+    "heapSnapshotMargin",
+    "heapSnapshotNearHeapLimit",
+    "signal",
     "prometheus",
     "falcon",
 ];
@@ -277,6 +289,7 @@ impl Config {
                     let b = b.filter(|b| !b.is_empty() && b.windows(2).all(|w| w[0] < w[1])).ok_or_else(|| type_err(k, expected, val))?;
                     c.gc_buckets = b;
                 }
+                k if crate::evidence::KEYS.contains(&k) => crate::evidence::parse_option(&mut c.evidence, k, val)?,
                 "stall" => c.stall = if val == &Value::Bool(false) { None } else { Some(stall(val)?) },
                 "prometheus" => c.prometheus = Some(crate::prom_http::parse_options(val)?),
                 "falcon" => c.falcon = Some(crate::falcon::parse_options(val)?),

@@ -3,7 +3,11 @@
 
 #![deny(clippy::all)]
 
+pub mod artifacts;
+pub mod bind_evidence;
 pub mod config;
+pub mod evidence;
+pub mod flamegraph;
 pub mod gc;
 pub mod heapsnapshot;
 pub mod exporter;

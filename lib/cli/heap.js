@@ -52,4 +52,6 @@ async function run(argv, out = process.stdout, err = process.stderr) {
   }
 }
 
-module.exports = { run, USAGE }
+const summary = 'summarize a heap snapshot, or diff two and name what holds the growth'
+
+module.exports = { run, USAGE, summary }
