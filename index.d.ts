@@ -170,9 +170,10 @@ export interface StallEvent {
   captureLatencyMs: number | null
   /** Stacks were captured (main thread with `stall.capture`, inspector not in use). */
   captured: boolean
-  /** The .json artifact with this event, and the stall's own .cpuprofile. */
+  /** The .json artifact with this event, the stall's own .cpuprofile and its SVG flame graph. */
   path: string | null
   profilePath: string | null
+  flamegraphPath: string | null
 }
 
 export interface EmergencyEvent {

@@ -91,11 +91,16 @@ test('a stall event carries a profile, folded stacks and a private .json artifac
   assert.ok(e.culprit.lineNumber > 0)
   assert.ok(e.folded.some((l) => /busyLoop \(stall\.test\.mjs:\d+\) \d+$/.test(l)), e.folded.join('\n'))
   const saved = JSON.parse(readFileSync(e.path, 'utf8'))
-  assert.equal(saved.duration, e.duration)
+  assert.equal(saved.stall.duration, e.duration)
+  assert.equal(saved.stall.culprit.functionName, "busyLoop")
   assert.equal(statSync(e.path).mode & 0o777, 0o600)
   assert.equal(statSync(logsPath).mode & 0o777, 0o700)
   const profile = JSON.parse(readFileSync(e.profilePath, 'utf8'))
   assert.ok(Array.isArray(profile.nodes) && profile.samples.length > 10)
+  assert.equal(statSync(e.profilePath).mode & 0o777, 0o600)
+  const svg = readFileSync(e.flamegraphPath, 'utf8')
+  assert.match(svg, /^<\?xml|^<svg/)
+  assert.ok(svg.includes('busyLoop'), 'the flame graph shows the culprit')
 })
 
 test('a stall raises an emergency with the stall attached', async () => {

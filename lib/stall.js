@@ -7,7 +7,10 @@
 const { Worker, isMainThread } = require('node:worker_threads')
 const inspector = require('node:inspector')
 const path = require('node:path')
-const { writeArtifact } = require('./artifact-file')
+const { threadId } = require('node:worker_threads')
+
+// Loaded on first use: index.js may run without a binary (SHIELD_OPTIONAL=1).
+const native = () => require('../binding.js')
 
 let warnedInspector = false
 let warnedWorker = false
@@ -128,6 +131,33 @@ function stallEnded(s, durationMs) {
   s.stall.waiting.push(w)
 }
 
+// Artifacts go through the evidence store (0600 in a 0700 logsPath, atomic,
+// maxArtifacts/maxDiskBytes rotation): the stall's .cpuprofile with the event as
+// its .json sidecar, and its flame graph; without a profile, the event alone.
+async function writeArtifacts(s, event, profile) {
+  const cfg = s.evidence || native().evidenceSettings(s.options)
+  const store = { logsPath: cfg.logsPath, maxArtifacts: cfg.maxArtifacts, maxDiskBytes: cfg.maxDiskBytes }
+  const record = JSON.stringify({ kind: 'stall', pid: process.pid, threadId, createdAt: new Date().toISOString(), node: process.version, stall: event })
+  const { id } = native().artifactOpen(store, 'stall', profile ? 'cpuprofile' : 'json', threadId)
+  try {
+    native().artifactWrite(id, profile ? JSON.stringify(profile) : record)
+  } catch (err) {
+    native().artifactAbort(id)
+    throw err
+  }
+  const written = await native().artifactFinish(id, profile ? record : null)
+  s.emit('artifact', { kind: 'stall', path: written.path, bytes: written.bytes, sidecar: written.sidecar || null, rotated: written.rotated || [], trigger: { type: 'stall' } })
+  if (!profile) return { path: written.path }
+  const title = `stall of ${Math.round(event.duration)} ms` + (event.culprit ? ` in ${event.culprit.functionName}` : '')
+  const svg = await native().renderFlamegraph(written.path, null, { title }, {
+    store,
+    threadId,
+    sidecar: JSON.stringify({ kind: 'flamegraph', pid: process.pid, threadId, createdAt: new Date().toISOString(), source: written.path, trigger: { type: 'stall' } }),
+  })
+  s.emit('artifact', { kind: 'flamegraph', path: svg.path, bytes: svg.bytes, sidecar: svg.sidecar || null, rotated: svg.rotated || [], trigger: { type: 'stall' } })
+  return { path: written.sidecar, profilePath: written.path, flamegraphPath: svg.path }
+}
+
 function report(s, durationMs, capture) {
   const stacks = capture ? stacksOf(capture.profile).slice(0, s.stall.cfg.samples) : []
   const pausedStack = (capture && capture.pausedStack) || null
@@ -146,16 +176,18 @@ function report(s, durationMs, capture) {
     captured: !!(capture && capture.profile),
     path: null,
     profilePath: null,
+    flamegraphPath: null,
   }
   if (capture && capture.error) s.report(new Error(`shield: stall capture: ${capture.error}`))
-  try {
-    if (capture && capture.profile) event.profilePath = writeArtifact(s, 'stall', 'cpuprofile', JSON.stringify(capture.profile))
-    event.path = writeArtifact(s, 'stall', 'json', JSON.stringify(event, null, 2))
-  } catch (err) {
-    s.report(err)
-  }
-  s.emit('stall', event)
-  s.emergency({ type: 'stall', breaches: [], stall: event })
+  // The event waits for its files (a few ms, written and rendered off the JS thread);
+  // a failed write is an 'error', and the event still comes.
+  writeArtifacts(s, event, capture && capture.profile)
+    .then((paths) => Object.assign(event, paths), (err) => s.report(err))
+    .then(() => {
+      if (s.stopped) return
+      s.emit('stall', event)
+      s.emergency({ type: 'stall', breaches: [], stall: event })
+    })
 }
 
 function stop(s) {
