@@ -354,7 +354,7 @@ export interface Options {
         capture?: boolean
         /** At most this many distinct stacks in the event (default 50). */
         samples?: number
-        /** Profiler sampling interval during a stall (default '20ms'). */
+        /** Profiler sampling interval during a stall (default '1ms'). */
         interval?: Duration
       }
   /** Prometheus listener (/metrics, /healthz) and Pushgateway push, all on Rust threads. */

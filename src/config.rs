@@ -80,7 +80,7 @@ pub struct StallConfig {
 
 impl Default for StallConfig {
     fn default() -> Self {
-        Self { threshold: Duration::from_millis(500), capture: true, samples: 50, interval: Duration::from_millis(20) }
+        Self { threshold: Duration::from_millis(500), capture: true, samples: 50, interval: Duration::from_millis(1) }
     }
 }
 
