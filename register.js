@@ -19,6 +19,8 @@ const ENV = [
   ['SHIELD_PROMETHEUS_PORT', 'prometheus.port', 'number'],
   ['SHIELD_PROMETHEUS_HOST', 'prometheus.host', 'string'],
   ['SHIELD_FALCON_URL', 'falcon.url', 'string'],
+  ['SHIELD_ACTIONS', 'actions', 'list'],
+  ['SHIELD_STALL_THRESHOLD', 'stall.threshold', 'duration'],
 ]
 
 // '200ms' stays a string; '42' becomes 42.
@@ -35,6 +37,9 @@ function parseEnv(name, raw, kind) {
     }
     case 'duration':
       return scalar(raw)
+    case 'list':
+      // "cpuprofile,flamegraph"
+      return raw.split(',').map((x) => x.trim()).filter(Boolean)
     case 'pairs': {
       // JSON, or "eventLoopLagP99=200ms,rss=1.5GB,for=10s"
       if (raw.trim().startsWith('{')) return JSON.parse(raw)

@@ -39,6 +39,17 @@ test('node -r shield/register starts shield from SHIELD_* variables', () => {
   assert.ok(out.hist >= 2, `the 50 ms flush ran: ${out.hist} snapshots`)
 })
 
+test('SHIELD_ACTIONS and SHIELD_STALL_THRESHOLD reach the options', () => {
+  const dir = makeApp()
+  writeFileSync(join(dir, 'check.js'), `const s = require('shield'); console.log(JSON.stringify({ running: s.running }))`)
+  let r = run(dir, ['-r', 'shield/register', 'check.js'], { SHIELD_ACTIONS: 'cpuprofile,flamegraph', SHIELD_STALL_THRESHOLD: '300ms', SHIELD_LOGS_PATH: join(dir, 'logs') })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).running, true, r.stderr)
+  r = run(dir, ['-r', 'shield/register', 'check.js'], { SHIELD_ACTIONS: 'coredump' })
+  assert.equal(JSON.parse(r.stdout).running, false)
+  assert.match(r.stderr, /shield: not started \(.*actions/)
+})
+
 test('NODE_OPTIONS="-r shield/register" and a .shieldrc.json', () => {
   const dir = makeApp()
   writeFileSync(join(dir, '.shieldrc.json'), JSON.stringify({ flushTime: 0.05, cacheMaxLimit: 2 }))
