@@ -10,6 +10,19 @@ import { pathToFileURL } from 'node:url'
 
 const require = createRequire(import.meta.url)
 
+// The DevTools sources use ES2023 array methods, which Node 18 lacks; the
+// reference must run on every Node the suite runs on.
+for (const [name, impl] of Object.entries({
+  toSorted(cmp) {
+    return [...this].sort(cmp)
+  },
+  toReversed() {
+    return [...this].reverse()
+  },
+})) {
+  if (!Array.prototype[name]) Object.defineProperty(Array.prototype, name, { value: impl, configurable: true, writable: true })
+}
+
 if (!Promise.withResolvers) {
   // Node < 22: DevTools' worker uses Promise.withResolvers.
   Promise.withResolvers = function () {

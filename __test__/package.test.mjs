@@ -62,5 +62,7 @@ test('packed platform + main packages install into a fresh app with no Rust on P
   for (const t of [mainTgz, platTgz]) assert.match(sh('tar', ['tzf', join(work, t)]), /package\/LICENSE\n[^]*package\/THIRD-PARTY-NOTICES\.md|package\/THIRD-PARTY-NOTICES\.md\n[^]*package\/LICENSE/)
   // The demo runs from the packed install.
   const demo = sh(process.execPath, [join(app, 'node_modules', 'shield', 'examples', 'demo.js')], { cwd: app, env: { PATH } })
-  assert.match(demo, /!! emergency: eventLoopLagMax/)
+  assert.match(demo, /!! stall: the loop was stuck \d+ ms in renderReport/)
+  assert.match(demo, /!! emergency \((stall|threshold)\).*captured for it: cpuprofile .*flamegraph/)
+  assert.match(demo, /^  shield_stalls_total\{pid="\d+"\} [1-9]/m)
 })

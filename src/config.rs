@@ -30,7 +30,7 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn shown(v: &Value) -> String {
+pub(crate) fn shown(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 40 { format!("{}…", &s[..s.char_indices().nth(39).map_or(s.len(), |(i, _)| i)]) } else { s }
 }
@@ -163,7 +163,7 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
-fn duration(path: &str, v: &Value, number_unit_ms: f64, min_ms: f64, max_ms: f64) -> Result<Duration, ConfigError> {
+pub(crate) fn duration(path: &str, v: &Value, number_unit_ms: f64, min_ms: f64, max_ms: f64) -> Result<Duration, ConfigError> {
     let expected = if number_unit_ms == 1000.0 {
         "a number of seconds or a duration string such as '3s' or '500ms'"
     } else {
@@ -181,6 +181,21 @@ fn duration(path: &str, v: &Value, number_unit_ms: f64, min_ms: f64, max_ms: f64
     Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
+/// A size: a string with a unit (`'1.5GB'`, 1024-based) or a number of bytes; positive.
+pub(crate) fn bytes(path: &str, v: &Value) -> Result<f64, ConfigError> {
+    let expected = "a number of bytes or a size string such as '1.5GB' or '512MB'";
+    let b = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => parse_bytes(s),
+        _ => None,
+    }
+    .ok_or_else(|| type_err(path, expected, v))?;
+    if !(b > 0.0 && b.is_finite()) {
+        return Err(range_err(path, "a positive size", v));
+    }
+    Ok(b)
+}
+
 fn positive_int(path: &str, v: &Value, max: u64) -> Result<usize, ConfigError> {
     let n = v.as_f64().ok_or_else(|| type_err(path, "an integer", v))?;
     if n.fract() != 0.0 {
@@ -195,19 +210,7 @@ fn positive_int(path: &str, v: &Value, max: u64) -> Result<usize, ConfigError> {
 fn limit(path: &str, unit: Unit, v: &Value) -> Result<f64, ConfigError> {
     match unit {
         Unit::Duration => duration(path, v, 1.0, 0.0, 86_400_000.0).map(|d| d.as_secs_f64() * 1000.0),
-        Unit::Bytes => {
-            let expected = "a number of bytes or a size string such as '1.5GB' or '512MB'";
-            let b = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => parse_bytes(s),
-                _ => None,
-            }
-            .ok_or_else(|| type_err(path, expected, v))?;
-            if b <= 0.0 {
-                return Err(range_err(path, "a positive size", v));
-            }
-            Ok(b)
-        }
+        Unit::Bytes => bytes(path, v),
         Unit::Ratio => {
             let r = v.as_f64().ok_or_else(|| type_err(path, "a number between 0 and 1", v))?;
             if !(r > 0.0 && r <= 1.0) {

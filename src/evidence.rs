@@ -8,8 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{range_err, type_err, Config, ConfigError, ErrorKind};
-use crate::units::parse_bytes;
+use crate::config::{bytes, range_err, type_err, Config, ConfigError, ErrorKind};
 
 /// What an emergency (or the signal) captures.
 pub const ACTIONS: &[&str] = &["cpuprofile", "flamegraph", "heapsnapshot", "heapprofile"];
@@ -80,20 +79,6 @@ fn actions(path: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-fn size(path: &str, v: &Value) -> Result<f64, ConfigError> {
-    let expected = "a number of bytes or a size string such as '1GB' or '512MB'";
-    let b = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => parse_bytes(s),
-        _ => None,
-    }
-    .ok_or_else(|| type_err(path, expected, v))?;
-    if !(b > 0.0 && b.is_finite()) {
-        return Err(range_err(path, "a positive size", v));
-    }
-    Ok(b)
-}
-
 /// Node's signals that a program may listen to (SIGUSR1 belongs to Node's inspector).
 const SIGNALS: &[&str] = &["SIGUSR2", "SIGHUP", "SIGWINCH", "SIGPIPE", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGPROF", "SIGVTALRM", "SIGINFO", "SIGBREAK"];
 
@@ -139,7 +124,7 @@ pub fn parse_option(c: &mut EvidenceConfig, key: &str, v: &Value) -> Result<(), 
             }
             c.max_artifacts = n as usize;
         }
-        "maxDiskBytes" => c.max_disk_bytes = size(key, v)? as u64,
+        "maxDiskBytes" => c.max_disk_bytes = bytes(key, v)? as u64,
         "samplingInterval" => {
             // Microsecond precision matters here: a number is microseconds, like the inspector's.
             let d = match v {
@@ -156,7 +141,7 @@ pub fn parse_option(c: &mut EvidenceConfig, key: &str, v: &Value) -> Result<(), 
             c.sampling_interval = Duration::from_secs_f64(d / 1000.0);
         }
         "heapSamplingInterval" => {
-            let b = size(key, v)?;
+            let b = bytes(key, v)?;
             if !(128.0..=(1u64 << 30) as f64).contains(&b) {
                 return Err(range_err(key, "between 128 bytes and 1GB", v));
             }
@@ -166,7 +151,7 @@ pub fn parse_option(c: &mut EvidenceConfig, key: &str, v: &Value) -> Result<(), 
             c.heap_snapshot_margin = match v {
                 Value::Number(n) if n.as_f64().is_some_and(|r| (0.0..1.0).contains(&r)) => Margin::Ratio(n.as_f64().unwrap_or(0.0)),
                 Value::Number(_) => return Err(range_err(key, "a ratio of the heap limit from 0 to below 1, or a size string such as '256MB'", v)),
-                _ => Margin::Bytes(size(key, v)?),
+                _ => Margin::Bytes(bytes(key, v)?),
             }
         }
         "heapSnapshotNearHeapLimit" => {

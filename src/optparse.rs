@@ -1,25 +1,12 @@
 //! Small checkers for nested exporter options (`prometheus.*`, `falcon.*`).
 //! Each error names the option path and the form expected, like config.rs.
 
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, ErrorKind};
-use crate::units::{parse_bytes, parse_duration_ms};
 
-fn shown(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(39).collect::<String>()) } else { s }
-}
-
-pub fn type_err(path: &str, expected: &str, got: &Value) -> ConfigError {
-    ConfigError { kind: ErrorKind::Type, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
-}
-
-pub fn range_err(path: &str, expected: &str, got: &Value) -> ConfigError {
-    ConfigError { kind: ErrorKind::Range, message: format!("shield: option '{path}' must be {expected} (got {})", shown(got)) }
-}
+pub(crate) use crate::config::{bytes, duration, range_err, type_err};
 
 /// An object whose keys are all in `known`.
 pub fn object<'a>(path: &str, v: &'a Value, known: &[&str]) -> Result<&'a Map<String, Value>, ConfigError> {
@@ -35,38 +22,6 @@ pub fn object<'a>(path: &str, v: &'a Value, known: &[&str]) -> Result<&'a Map<St
     Ok(o)
 }
 
-/// A duration: a string with a unit, or a number in `number_unit_ms` milliseconds.
-pub fn duration(path: &str, v: &Value, number_unit_ms: f64, min_ms: f64, max_ms: f64) -> Result<Duration, ConfigError> {
-    let expected = if number_unit_ms == 1000.0 {
-        "a number of seconds or a duration string such as '15s'"
-    } else {
-        "a number of milliseconds or a duration string such as '500ms' or '2s'"
-    };
-    let ms = match v {
-        Value::Number(n) => n.as_f64().map(|x| x * number_unit_ms),
-        Value::String(s) => parse_duration_ms(s),
-        _ => None,
-    }
-    .ok_or_else(|| type_err(path, expected, v))?;
-    if !(ms >= min_ms && ms <= max_ms) {
-        return Err(range_err(path, &format!("between {min_ms} ms and {max_ms} ms"), v));
-    }
-    Ok(Duration::from_secs_f64(ms / 1000.0))
-}
-
-pub fn bytes(path: &str, v: &Value) -> Result<f64, ConfigError> {
-    let expected = "a number of bytes or a size string such as '1.5GB' or '512MB'";
-    let b = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => parse_bytes(s),
-        _ => None,
-    }
-    .ok_or_else(|| type_err(path, expected, v))?;
-    if !(b > 0.0 && b.is_finite()) {
-        return Err(range_err(path, "a positive size", v));
-    }
-    Ok(b)
-}
 
 pub fn ratio(path: &str, v: &Value) -> Result<f64, ConfigError> {
     let r = v.as_f64().ok_or_else(|| type_err(path, "a number between 0 and 1", v))?;
