@@ -284,7 +284,8 @@ function start(options) {
       }
     })
     s.observer.observe({ entryTypes: ['gc'] })
-    s.gcProfiler = startGcProfiler()
+    // v8.GCProfiler adds ~45 µs to every GC pause (benches/costs.js): opt-in.
+    if (data.gcHeapStats === true) s.gcProfiler = startGcProfiler()
     s.timer = setInterval(flush, watcher.flushMs)
     s.timer.unref()
     for (const f of features) if (f.start) f.start(s)

@@ -31,6 +31,7 @@ test('a usage snapshot has the documented shape and v8-perf-shield names', async
   for (const kind of ['minor', 'major', 'incremental', 'weakcb']) assert.equal(typeof u.gcTotal[kind].count, 'number')
   assert.ok(Number.isInteger(u.handles) && Number.isInteger(u.requests))
   assert.ok(!JSON.stringify(u).includes('null'), 'no NaN/null garbage anywhere')
+  assert.equal(u.gcTotal.heap, undefined, 'heap before/after only with gcHeapStats')
 })
 
 test('100 ms blocks: max and p99 within 10 %, agreeing with monitorEventLoopDelay', async () => {
@@ -79,7 +80,7 @@ test('two readers never reset each other', async () => {
 })
 
 test('GC counters move under allocation, with heap before/after', async () => {
-  shield.start({ flushTime: 60 })
+  shield.start({ flushTime: 60, gcHeapStats: true })
   shield.flush()
   let keep = []
   for (let i = 0; i < 200; i++) {
@@ -246,6 +247,7 @@ test('bad options throw TypeError/RangeError naming the option and form', () => 
     [{ emergencyAction: 'restart' }, TypeError, /'emergencyAction' must be a function/],
     [{ flushtime: 3 }, TypeError, /unknown option 'flushtime'/],
     [{ logsPath: 42 }, TypeError, /'logsPath'/],
+    [{ gcHeapStats: 'yes' }, TypeError, /'gcHeapStats' must be a boolean/],
     ['fast', TypeError, /options must be an object/],
   ]
   for (const [opts, Type, re] of cases) {

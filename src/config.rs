@@ -146,6 +146,7 @@ pub const KNOWN: &[&str] = &[
     "heartbeatInterval",
     "thresholds",
     "gcDurationBuckets",
+    "gcHeapStats",
     "stall",
     "emergencyCondition",
     "emergencyAction",
@@ -293,6 +294,12 @@ impl Config {
                     c.gc_buckets = b;
                 }
                 k if crate::evidence::KEYS.contains(&k) => crate::evidence::parse_option(&mut c.evidence, k, val)?,
+                // Read by the facade (it starts v8.GCProfiler); checked here with the rest.
+                "gcHeapStats" => {
+                    if !val.is_boolean() {
+                        return Err(type_err(k, "a boolean", val));
+                    }
+                }
                 "stall" => c.stall = if val == &Value::Bool(false) { None } else { Some(stall(val)?) },
                 "prometheus" => c.prometheus = Some(crate::prom_http::parse_options(val)?),
                 "falcon" => c.falcon = Some(crate::falcon::parse_options(val)?),
