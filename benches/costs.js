@@ -81,5 +81,5 @@ const perGcUs = ((median(g.on) - median(g.off)) * 1000) / gcs
 const { usPerFlush } = flush()
 console.log(`main-thread CPU per event (Node ${process.version}, ${rounds} rounds, medians):`)
 console.log(`  heartbeat       ${perBeatUs.toFixed(1)} µs per beat   (${beats} beats; at the default 10 ms: ${(perBeatUs * 100 / 1e4).toFixed(3)} % of one core)`)
-console.log(`  GC accounting   ${perGcUs.toFixed(1)} µs per GC     (${gcs} GCs; PerformanceObserver + v8.GCProfiler + native record)`)
+console.log(`  GC accounting   ${perGcUs.toFixed(1)} µs per GC     (${gcs} GCs; observer batch + native record; gcHeapStats off)`)
 console.log(`  flush           ${usPerFlush.toFixed(0)} µs per flush  (at the default 3 s: ${(usPerFlush / 3e6 * 100).toFixed(4)} %)`)
