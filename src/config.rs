@@ -134,7 +134,8 @@ impl Default for Config {
     }
 }
 
-/// Option keys `start()` understands. Function-valued options are checked by the JS facade.
+/// Option keys `start()` understands, besides the capture keys of `evidence::KEYS`.
+/// Function-valued options are checked by the JS facade.
 pub const KNOWN: &[&str] = &[
     "logsPath",
     "samplingTime",
@@ -150,15 +151,6 @@ pub const KNOWN: &[&str] = &[
     "stall",
     "emergencyCondition",
     "emergencyAction",
-    // evidence.rs
-    "actions",
-    "maxArtifacts",
-    "maxDiskBytes",
-    "samplingInterval",
-    "heapSamplingInterval",
-    "heapSnapshotMargin",
-    "heapSnapshotNearHeapLimit",
-    "signal",
     "prometheus",
     "falcon",
 ];
@@ -308,7 +300,10 @@ impl Config {
                 _ => {
                     return Err(ConfigError {
                         kind: ErrorKind::Type,
-                        message: format!("shield: unknown option '{k}'; known options are {}", KNOWN.join(", ")),
+                        message: format!(
+                            "shield: unknown option '{k}'; known options are {}",
+                            KNOWN.iter().chain(crate::evidence::KEYS).copied().collect::<Vec<_>>().join(", ")
+                        ),
                     })
                 }
             }

@@ -13,7 +13,7 @@ use crate::config::{bytes, range_err, type_err, Config, ConfigError, ErrorKind};
 /// What an emergency (or the signal) captures.
 pub const ACTIONS: &[&str] = &["cpuprofile", "flamegraph", "heapsnapshot", "heapprofile"];
 
-/// Option keys handled here (listed in `config::KNOWN`).
+/// Option keys handled here (`config` accepts them besides its own `KNOWN`).
 pub const KEYS: &[&str] = &[
     "actions",
     "maxArtifacts",
