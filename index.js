@@ -284,7 +284,7 @@ function start(options) {
       }
     })
     s.observer.observe({ entryTypes: ['gc'] })
-    // v8.GCProfiler adds ~45 µs to every GC pause (benches/costs.js): opt-in.
+    // v8.GCProfiler adds ~45 µs to every GC pause (benches/gc-cost.js): opt-in.
     if (data.gcHeapStats === true) s.gcProfiler = startGcProfiler()
     s.timer = setInterval(flush, watcher.flushMs)
     s.timer.unref()
