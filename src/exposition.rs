@@ -442,13 +442,10 @@ mod tests {
             lag: LagSnapshot {
                 window: WindowSummary { stats: Some(stats), blocked_ms: 20.0, dropped: 0 },
                 window_ms: 60_000.0,
-                since_start: None,
                 last_ms: Some(10.2),
-                pending_ms: 0.0,
                 interval_max_ms: 30.0,
                 blocked_ratio: 0.001,
                 blocked_ms: 20.0,
-                ping_failures: 0,
                 ..LagSnapshot::default()
             },
             gc_buckets: crate::gc::DEFAULT_PAUSE_BUCKETS.to_vec(),

@@ -263,13 +263,7 @@ mod tests {
             lag: LagSnapshot {
                 window: WindowSummary { stats: Some(Stats { count: 1, min: 1.0, mean: 1.0, max: 1.0, stddev: 0.0, p50: 1.0, p90: 1.0, p99: 1.0 }), blocked_ms: 0.0, dropped: 0 },
                 window_ms: 1.0,
-                since_start: None,
-                last_ms: None,
-                interval_max_ms: 0.0,
-                pending_ms: 0.0,
                 blocked_ratio: f64::NAN,
-                blocked_ms: 0.0,
-                ping_failures: 0,
                 ..LagSnapshot::default()
             },
             gc_buckets: vec![],

@@ -117,7 +117,6 @@ pub fn evaluate(views: &[ThreadView], rss: Option<f64>, limits: &HealthLimits, p
 mod tests {
     use super::*;
     use crate::heartbeat::LagSnapshot;
-    use crate::histogram::WindowSummary;
 
     fn view(pending_ms: f64) -> ThreadView {
         ThreadView {
@@ -125,15 +124,8 @@ mod tests {
             usage: None,
             sample: None,
             lag: LagSnapshot {
-                window: WindowSummary { stats: None, blocked_ms: 0.0, dropped: 0 },
                 window_ms: 1.0,
-                since_start: None,
-                last_ms: None,
-                interval_max_ms: 0.0,
                 pending_ms,
-                blocked_ratio: 0.0,
-                blocked_ms: 0.0,
-                ping_failures: 0,
                 ..LagSnapshot::default()
             },
             gc_buckets: vec![],
